@@ -1,0 +1,1 @@
+"""microscheduler — placeholder until the core lands."""

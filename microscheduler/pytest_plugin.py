@@ -1,0 +1,1 @@
+"""pytest plugin for microscheduler (fixtures land with the integrations issue)."""
