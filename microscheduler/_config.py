@@ -1,0 +1,124 @@
+"""Worker configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+from ._exceptions import ConfigError
+from ._priority import WorkerType
+
+__all__ = ("ResourceFactory", "WorkerConfig")
+
+#: Called once per worker at start with ``(worker_id, worker_type)``. It may return a plain
+#: object, an awaitable (awaited) or an async context manager (entered for the worker's
+#: lifetime, exited at shutdown).
+ResourceFactory = Callable[[int, WorkerType], object]
+
+_BUFFER_FIELDS = ("ui_queue_buffer_size", "last_effort_buffer_size", "background_buffer_size")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """How many workers an executor runs, how much its lanes hold, and how it preempts.
+
+    A configuration with one worker in total is *single-processor mode*: one worker, id 0,
+    of type ``UI``, serves all three lanes and preempts Background runs when UI or
+    LastEffort work arrives. Otherwise UI workers (ids ``0..ui_workers-1``) serve the UI and
+    LastEffort lanes and background workers (the ids that follow) serve the Background lane.
+
+    Attributes:
+        ui_workers: Workers serving the UI and LastEffort lanes.
+        background_workers: Workers serving the Background lane.
+        ui_queue_buffer_size: Capacity of the UI lane; ``0`` means unbounded.
+        last_effort_buffer_size: Capacity of the LastEffort lane; ``0`` means unbounded.
+        background_buffer_size: Capacity of the Background lane; ``0`` means unbounded.
+            Preempted tasks waiting for their rerun never count against it.
+        resource_factory: Builds each worker's resource; see :data:`ResourceFactory`.
+            Without one, tasks receive the worker's :class:`WorkerInfo`.
+        interrupt_grace: Seconds a preempted run may take to return by itself after
+            ``is_interrupted()`` turns True, before it is cancelled.
+        preempt_background: With dedicated background workers: preempt Background runs
+            while any UI or LastEffort work is queued or running, and start no Background
+            work until those lanes are idle.
+
+    Raises:
+        ConfigError: A count, capacity or grace is out of range.
+        TypeError: A field has the wrong type.
+    """
+
+    __module__ = "microscheduler"
+
+    ui_workers: int = 1
+    background_workers: int = 0
+    ui_queue_buffer_size: int = 100
+    last_effort_buffer_size: int = 100
+    background_buffer_size: int = 100
+    resource_factory: ResourceFactory | None = None
+    interrupt_grace: float = 0.0
+    preempt_background: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+        ui, background = self.ui_workers, self.background_workers
+        total = ui + background
+        if total <= 0:
+            raise ConfigError("total workers cannot be zero")
+        if total == 1 and (ui < 0 or background < 0):
+            raise ConfigError("worker counts cannot be negative")
+        if total > 1 and ui <= 0:
+            raise ConfigError(f"ui_workers must be > 0 when total workers > 1, got {ui}")
+        if total > 1 and background <= 0:
+            raise ConfigError(
+                f"background_workers must be > 0 when total workers > 1, got {background}"
+            )
+        for name in _BUFFER_FIELDS:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} cannot be negative, got {getattr(self, name)}")
+        grace = self.interrupt_grace
+        if not isinstance(grace, int | float) or isinstance(grace, bool):
+            raise TypeError(f"interrupt_grace must be a number of seconds, got {grace!r}")
+        if grace < 0:
+            raise ConfigError(f"interrupt_grace cannot be negative, got {grace}")
+        if math.isnan(grace):
+            raise ConfigError("interrupt_grace must be a number of seconds, got nan")
+        if self.resource_factory is not None and not callable(self.resource_factory):
+            raise TypeError(
+                f"resource_factory must be callable as (worker_id, worker_type), "
+                f"got {self.resource_factory!r}"
+            )
+        if not isinstance(self.preempt_background, bool):
+            raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
+
+    @property
+    def total_workers(self) -> int:
+        """The number of workers the executor runs."""
+        return self.ui_workers + self.background_workers
+
+    @property
+    def single_processor(self) -> bool:
+        """True when one worker serves all three lanes (one worker in total)."""
+        return self.total_workers == 1
+
+    @classmethod
+    def for_processors(cls, processor_count: int) -> WorkerConfig:
+        """The configuration ``TaskExecutor(processor_count)`` uses.
+
+        ``1`` is single-processor mode; ``n > 1`` is one UI worker and ``n - 1`` background
+        workers.
+
+        Raises:
+            ConfigError: ``processor_count`` is less than 1.
+            TypeError: ``processor_count`` is not an int.
+        """
+        if not isinstance(processor_count, int) or isinstance(processor_count, bool):
+            raise TypeError(f"processor_count must be an int, got {processor_count!r}")
+        if processor_count < 1:
+            raise ConfigError(
+                f"total workers cannot be zero: processor_count must be >= 1, got {processor_count}"
+            )
+        return cls(ui_workers=1, background_workers=processor_count - 1)

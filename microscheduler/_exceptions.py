@@ -1,0 +1,77 @@
+"""The exception tree of microscheduler.
+
+Every error the library defines derives from :class:`MicroschedulerError`::
+
+    MicroschedulerError
+    ├── ConfigError (also ValueError)       invalid WorkerConfig or processor count
+    ├── ExecutorNotStartedError             execute/submit before start()
+    ├── ExecutorShutdownError               the executor is shut down (or shutting down)
+    ├── QueueFullError                      submit_nowait() on a full lane
+    ├── TaskInterruptedError                an interrupted run called no_reschedule()
+    ├── StateRestoreError                   TaskState.restore() raised before a run
+    └── StateSaveError                      TaskState.save() raised in save_state()
+
+Argument errors (a non-callable compute, a priority that is not a ``Priority``) stay plain
+``TypeError``/``ValueError``, as in the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "ConfigError",
+    "ExecutorNotStartedError",
+    "ExecutorShutdownError",
+    "MicroschedulerError",
+    "QueueFullError",
+    "StateRestoreError",
+    "StateSaveError",
+    "TaskInterruptedError",
+)
+
+
+class MicroschedulerError(Exception):
+    """Base class of every error raised by microscheduler."""
+
+    __module__ = "microscheduler"
+
+
+class ConfigError(MicroschedulerError, ValueError):
+    """A worker configuration or processor count is invalid."""
+
+    __module__ = "microscheduler"
+
+
+class ExecutorNotStartedError(MicroschedulerError):
+    """Work was handed to an executor that has not been started."""
+
+    __module__ = "microscheduler"
+
+
+class ExecutorShutdownError(MicroschedulerError):
+    """The executor is shut down, or shut down before the task could finish."""
+
+    __module__ = "microscheduler"
+
+
+class QueueFullError(MicroschedulerError):
+    """``submit_nowait`` found the task's lane at capacity."""
+
+    __module__ = "microscheduler"
+
+
+class TaskInterruptedError(MicroschedulerError):
+    """A run that called ``no_reschedule()`` was interrupted before it could return."""
+
+    __module__ = "microscheduler"
+
+
+class StateRestoreError(MicroschedulerError):
+    """``TaskState.restore()`` raised; the compute was not run. ``__cause__`` holds why."""
+
+    __module__ = "microscheduler"
+
+
+class StateSaveError(MicroschedulerError):
+    """``TaskState.save()`` raised inside ``save_state()``. ``__cause__`` holds why."""
+
+    __module__ = "microscheduler"

@@ -1,0 +1,46 @@
+"""Per-worker resources: built once per worker at start, closed at shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Sequence
+
+from ._config import ResourceFactory
+from ._priority import WorkerInfo, WorkerType
+
+__all__ = ("open_resources",)
+
+
+def _is_async_context_manager(value: object) -> bool:
+    kind = type(value)
+    return hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__")
+
+
+async def open_resources(
+    factory: ResourceFactory | None,
+    workers: Sequence[tuple[int, WorkerType]],
+    stack: contextlib.AsyncExitStack,
+) -> list[object]:
+    """Build one resource per worker, in worker-id order.
+
+    Without a factory each worker's resource is its :class:`WorkerInfo`. A factory's value
+    is used as it is, awaited if it is awaitable, and entered on ``stack`` if it (or what
+    it awaited to) is an async context manager — so its ``__aexit__`` runs when the stack
+    closes at shutdown. An async context manager that is also awaitable is entered, not
+    awaited.
+
+    If the factory raises, the error propagates unchanged; the caller closes ``stack``,
+    which exits the resources already entered.
+    """
+    if factory is None:
+        return [WorkerInfo(worker_id, worker_type) for worker_id, worker_type in workers]
+    resources: list[object] = []
+    for worker_id, worker_type in workers:
+        value = factory(worker_id, worker_type)
+        if not _is_async_context_manager(value) and inspect.isawaitable(value):
+            value = await value
+        if _is_async_context_manager(value):
+            value = await stack.enter_async_context(value)  # type: ignore[arg-type]
+        resources.append(value)
+    return resources

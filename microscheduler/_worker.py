@@ -1,0 +1,195 @@
+"""Workers: coroutines that take tasks from their lanes and run them one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._exceptions import StateRestoreError
+from ._interrupt import InterruptContext
+from ._lanes import RUNNING, Lane, WorkerGroup
+from ._priority import WorkerType
+
+if TYPE_CHECKING:
+    from ._executor import TaskExecutor
+    from ._task import TaskHandle
+
+__all__ = ("RunOutcome", "Worker")
+
+
+class RunOutcome:
+    """How one run of a compute ended, before the interrupt reason is applied."""
+
+    __slots__ = ("error", "ok", "result", "self_cancelled")
+
+    def __init__(self) -> None:
+        self.ok = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.self_cancelled = False
+
+
+class Worker:
+    """One worker coroutine: serves a fixed list of lanes, most urgent first.
+
+    Invariants of :meth:`run`:
+        * A worker runs at most one compute at a time; ``current`` is the handle it runs.
+        * It always takes from the most urgent non-empty lane it serves (strict priority),
+          and a gated background worker takes nothing while the supervisor holds it.
+        * A run ended by preemption, caller cancel, timeout or shutdown — a sync compute's
+          thread included — has fully finished before the worker takes anything else, so
+          a task never runs twice at once and preempting work never overlaps its victim.
+        * A compute's exception never escapes the worker; only a cancellation of the
+          worker task itself does, and then the handle it held still gets an outcome.
+        * The worker returns once the executor is cut off (shutdown) and its lanes hold
+          nothing more for it.
+    """
+
+    __slots__ = (
+        "_executor",
+        "_gated",
+        "current",
+        "group",
+        "lanes",
+        "resource",
+        "worker_id",
+        "worker_type",
+    )
+
+    def __init__(
+        self,
+        executor: TaskExecutor,
+        worker_id: int,
+        worker_type: WorkerType,
+        lanes: Sequence[Lane],
+        group: WorkerGroup,
+        *,
+        gated: bool,
+    ) -> None:
+        self._executor = executor
+        self.worker_id = worker_id
+        self.worker_type = worker_type
+        self.lanes = tuple(lanes)
+        self.group = group
+        self._gated = gated
+        self.resource: object = None
+        self.current: TaskHandle[Any] | None = None
+
+    def __repr__(self) -> str:
+        doing = f"running {self.current.name!r}" if self.current is not None else "idle"
+        return f"<Worker {self.worker_id} {self.worker_type} {doing}>"
+
+    def _take(self) -> TaskHandle[Any] | None:
+        if self._gated and self._executor._supervisor.holds_background():
+            return None
+        for lane in self.lanes:
+            handle = lane.pop()
+            if handle is not None:
+                return handle
+        return None
+
+    async def run(self) -> None:
+        """Take and run tasks until the executor shuts down."""
+        executor = self._executor
+        while True:
+            handle = self._take()
+            if handle is None:
+                if executor._cut:
+                    return
+                await self.group.wait()
+                continue
+            if handle._future.done():
+                # Its caller gave up after the handle was taken off the lane; the caller's
+                # own withdrawal will find it retired.
+                executor._retire(handle, "cancelled")
+                continue
+            await self._run_one(handle)
+
+    async def _run_one(self, handle: TaskHandle[Any]) -> None:
+        executor = self._executor
+        loop = executor._loop
+        task = handle._task
+        handle._attempt += 1
+        ctx = InterruptContext(handle, handle._attempt)
+        scope = anyio.CancelScope()
+        handle._ctx = ctx
+        handle._scope = scope
+        handle._phase = RUNNING
+        self.current = handle
+        executor._counters.running += 1
+        started = loop.time()
+        if executor._debug:
+            executor._log.debug(
+                "task_started",
+                task=task.name,
+                priority=str(handle._priority),
+                worker_id=self.worker_id,
+                worker_type=str(self.worker_type),
+                attempt=handle._attempt,
+                wait_ms=round((started - handle._queued_at) * 1000.0, 3),
+            )
+        outcome = RunOutcome()
+        try:
+            if handle._snapshot is not None:
+                try:
+                    handle._state.restore(handle._snapshot)
+                except Exception as exc:
+                    error = StateRestoreError(f"failed to restore state: {exc}")
+                    error.__cause__ = exc
+                    outcome.error = error
+                    return
+            if task.timeout is not None:
+                ctx._add_timer(
+                    loop.call_later(task.timeout, executor._interrupt, handle, "timeout")
+                )
+            with scope:
+                try:
+                    if task.is_async:
+                        result = await task.compute(self.resource, handle._state, ctx)
+                    else:
+                        result = await anyio.to_thread.run_sync(
+                            task.compute,
+                            self.resource,
+                            handle._state,
+                            ctx,
+                            limiter=executor._limiter,
+                        )
+                        if inspect.isawaitable(result):
+                            result = await result
+                    outcome.result = result
+                    outcome.ok = True
+                except asyncio.CancelledError:
+                    if scope.cancel_called or _cancelling():
+                        raise
+                    # The compute raised CancelledError of its own accord (e.g. it awaited
+                    # something that was cancelled); its caller sees a cancellation.
+                    outcome.self_cancelled = True
+                except Exception as exc:
+                    outcome.error = exc
+        except BaseException:
+            # The worker task itself is being cancelled (the loop is closing, or shutdown
+            # was cancelled): the run is over and its caller must still get an outcome.
+            ctx._end()
+            self._release(handle)
+            executor._abandon_run(handle)
+            raise
+        finally:
+            if ctx._active:
+                ctx._end()
+                self._release(handle)
+                executor._finish_run(self, handle, ctx, outcome, started)
+
+    def _release(self, handle: TaskHandle[Any]) -> None:
+        handle._scope = None
+        self.current = None
+        self._executor._counters.running -= 1
+
+
+def _cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
