@@ -35,6 +35,7 @@ from microscheduler import (
     Priority,
     Task,
     TaskHandle,
+    TaskState,
     TaskStatus,
     WorkerConfig,
 )
@@ -147,7 +148,7 @@ def create_app(
         async def compute(_resource: object, _state: object, _interrupt: InterruptContext) -> str:
             return await the_model.reply(body.message)
 
-        task = Task(name="chat", compute=compute, priority=Priority.UI)
+        task: Task[str] = Task(name="chat", compute=compute, priority=Priority.UI)
         try:
             return {"reply": await executor.execute(task)}
         except ExecutorShutdownError:
@@ -156,15 +157,17 @@ def create_app(
     @app.post("/index", status_code=202)
     async def index(body: IndexRequest, executor: ExecutorDep) -> dict[str, str]:
         async def compute(
-            _resource: object, progress: IndexProgress, interrupt: InterruptContext
+            _resource: object, state: TaskState, interrupt: InterruptContext
         ) -> dict[str, Any]:
+            assert isinstance(state, IndexProgress)  # the initial_state given below
+            progress = state
             while progress.done < body.chunks:
                 await the_model.embed(body.document, progress.done)
                 progress.done += 1
                 await interrupt.save_state(progress)
             return {"document": body.document, "chunks": progress.done, "runs": interrupt.attempt}
 
-        task = Task(
+        task: Task[dict[str, Any]] = Task(
             name=f"index:{body.document}",
             compute=compute,
             priority=Priority.BACKGROUND,
