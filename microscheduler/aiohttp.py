@@ -6,7 +6,12 @@ signals and is shut down, draining its work for at most ``drain_timeout`` second
 Handlers reach it with :func:`get_executor`; code holding the app uses
 :func:`get_executor_from_app` or ``app[EXECUTOR_KEY]``::
 
+    try:
     from aiohttp import web
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'"
+    ) from exc
     from microscheduler import Priority, Task
     from microscheduler.aiohttp import get_executor, setup
 
@@ -30,7 +35,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'"
+    ) from exc
 
 from microscheduler import ConfigError, TaskExecutor, WorkerConfig
 

@@ -27,9 +27,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, TypedDict
 
-from fastapi import Depends
-from starlette.applications import Starlette
-from starlette.requests import HTTPConnection
+try:
+    from fastapi import Depends
+    from starlette.applications import Starlette
+    from starlette.requests import HTTPConnection
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "microscheduler.fastapi needs FastAPI: pip install 'microscheduler[fastapi]'"
+    ) from exc
 
 from microscheduler import ConfigError, TaskExecutor, WorkerConfig
 

@@ -1,0 +1,80 @@
+"""The core package stands alone: the web frameworks are optional extras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+_FRAMEWORKS = ("fastapi", "starlette", "aiohttp", "httpx", "uvicorn", "pydantic")
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
+    """With fastapi and aiohttp unimportable, import microscheduler and its API still work."""
+    result = _run(
+        f"""
+        import sys
+
+        for name in {_FRAMEWORKS!r}:
+            sys.modules[name] = None  # importing any of them now raises ImportError
+
+        import microscheduler
+        import microscheduler.pytest_plugin
+
+        missing = [name for name in microscheduler.__all__ if not hasattr(microscheduler, name)]
+        assert not missing, missing
+        executor = microscheduler.TaskExecutor(1)
+        assert executor.statistics().completed == 0
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_importing_the_core_pulls_in_no_web_framework() -> None:
+    """import microscheduler leaves fastapi, starlette, aiohttp and friends unimported."""
+    result = _run(
+        f"""
+        import sys
+
+        import microscheduler
+        import microscheduler.pytest_plugin
+
+        print(sorted(name for name in {_FRAMEWORKS!r} if name in sys.modules))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_integrations_without_their_framework_say_which_extra_to_install() -> None:
+    """Importing an integration whose framework is missing names the extra to install."""
+    result = _run(
+        """
+        import sys
+
+        sys.modules["fastapi"] = None
+        sys.modules["aiohttp"] = None
+        for module in ("microscheduler.fastapi", "microscheduler.aiohttp"):
+            try:
+                __import__(module)
+            except ImportError as exc:
+                print(exc)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "microscheduler.fastapi needs FastAPI: pip install 'microscheduler[fastapi]'",
+        "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'",
+    ]
