@@ -109,6 +109,7 @@ class TaskExecutor:
         self._outstanding = 0  # admitted executions not yet retired
         self._cut = False  # shutdown has cut off all work: nothing is queued or rerun now
         self._drained: asyncio.Future[None] | None = None
+        self._draining = False
         self._drain_scope: anyio.CancelScope | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -271,17 +272,20 @@ class TaskExecutor:
             raise RuntimeError("cannot shut down while start() is in progress")
         if self._shutdown_task is None:
             self._state = _State.STOPPING
+            self._draining = drain
             self._shutdown_task = self._loop.create_task(
-                self._shut_down(drain, timeout), name="microscheduler-shutdown"
+                self._shut_down(timeout), name="microscheduler-shutdown"
             )
-        elif not drain and self._drain_scope is not None:
-            self._drain_scope.cancel()
+        elif not drain:
+            self._draining = False
+            if self._drain_scope is not None:
+                self._drain_scope.cancel()
         await asyncio.shield(self._shutdown_task)
 
-    async def _shut_down(self, drain: bool, timeout: float | None) -> None:
+    async def _shut_down(self, timeout: float | None) -> None:
         for lane in self._lanes:
             lane.wake_all_putters()
-        if drain and self._outstanding:
+        if self._draining and self._outstanding:
             self._drained = self._loop.create_future()
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self._drained
@@ -290,7 +294,7 @@ class TaskExecutor:
         for lane in self._lanes:
             for handle in lane.drain():
                 handle._phase = DONE
-                self._reject(handle, ExecutorShutdownError(_SHUTDOWN_MESSAGE))
+                self._reject_shutdown(handle)
                 self._retire(handle, "cancelled")
         for worker in self._workers:
             if worker.current is not None:
@@ -418,6 +422,14 @@ class TaskExecutor:
         if not handle._future.done():
             handle._future.set_exception(error)
 
+    def _reject_shutdown(self, handle: TaskHandle[Any]) -> None:
+        future = handle._future
+        if not future.done():
+            future.set_exception(ExecutorShutdownError(_SHUTDOWN_MESSAGE))
+            # An execution ended by shutdown is expected news: a fire-and-forget handle
+            # nobody awaits must not log "exception was never retrieved" when collected.
+            future.exception()
+
     def _retire(self, handle: TaskHandle[Any], kind: _Kind) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
         handle._phase = DONE
@@ -501,7 +513,7 @@ class TaskExecutor:
 
     def _abandon_run(self, handle: TaskHandle[Any]) -> None:
         """The worker running ``handle`` is being cancelled: end the execution."""
-        self._reject(handle, ExecutorShutdownError(_SHUTDOWN_MESSAGE))
+        self._reject_shutdown(handle)
         self._retire(handle, "cancelled")
 
     def _finish_run(
@@ -545,7 +557,7 @@ class TaskExecutor:
             if future.done():
                 self._retire(handle, "cancelled")
             elif self._cut:
-                self._reject(handle, ExecutorShutdownError(_SHUTDOWN_MESSAGE))
+                self._reject_shutdown(handle)
                 self._retire(handle, "cancelled")
             else:
                 self._reschedule(handle)
@@ -559,7 +571,7 @@ class TaskExecutor:
             )
             self._retire(handle, "timed_out")
         elif reason == "shutdown":
-            self._reject(handle, ExecutorShutdownError(_SHUTDOWN_MESSAGE))
+            self._reject_shutdown(handle)
             self._retire(handle, "cancelled")
         else:  # "cancelled": the caller already has its outcome
             self._retire(handle, "cancelled")

@@ -1,0 +1,78 @@
+"""Test helpers: resumable states, event-gated computes and task shorthands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from microscheduler import InterruptContext, Priority, Task
+
+
+class Counter:
+    """A resumable state: a step counter saved as JSON."""
+
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
+        self.restored: list[int] = []
+
+    def save(self) -> bytes:
+        return json.dumps(self.value).encode()
+
+    def restore(self, data: bytes) -> None:
+        self.value = json.loads(data)
+        self.restored.append(self.value)
+
+
+class Gate:
+    """A compute that reports it started and then waits to be released.
+
+    ``started`` is set when a run begins; the run returns ``result`` once ``release`` is
+    set. It records every attempt it saw and whether runs ever overlapped.
+    """
+
+    def __init__(self, result: Any = "done") -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.result = result
+        self.attempts: list[int] = []
+        self.reasons: list[str | None] = []
+        self.active = 0
+        self.overlapped = False
+
+    async def __call__(self, resource: object, state: Any, ctx: InterruptContext) -> Any:
+        self.active += 1
+        self.overlapped |= self.active > 1
+        self.attempts.append(ctx.attempt)
+        try:
+            self.started.set()
+            await self.release.wait()
+            return self.result
+        finally:
+            self.reasons.append(ctx.reason)
+            self.active -= 1
+
+
+def task(
+    compute: Any,
+    priority: Priority = Priority.BACKGROUND,
+    name: str = "t",
+    **kwargs: Any,
+) -> Task[Any]:
+    """Build a task with less ceremony."""
+    return Task(name=name, compute=compute, priority=priority, **kwargs)
+
+
+def const(value: Any) -> Any:
+    """A compute that returns ``value`` at once."""
+
+    async def compute(resource: object, state: Any, ctx: InterruptContext) -> Any:
+        return value
+
+    return compute
+
+
+async def settle() -> None:
+    """Let every ready callback run (a few loop iterations; decides no ordering)."""
+    for _ in range(5):
+        await asyncio.sleep(0)

@@ -1,0 +1,229 @@
+"""Executor lifecycle: start, shutdown, drain, async with (SPEC §2.5, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from _helpers import Gate, const, task
+
+from microscheduler import (
+    ExecutorNotStartedError,
+    ExecutorShutdownError,
+    InterruptContext,
+    Priority,
+    TaskExecutor,
+    TaskStatus,
+    WorkerConfig,
+)
+
+UI, BG = Priority.UI, Priority.BACKGROUND
+
+
+def executor_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("microscheduler-")]
+
+
+class TestStart:
+    async def test_execute_before_start(self) -> None:
+        """execute/submit before start raise ExecutorNotStartedError naming the fix."""
+        executor = TaskExecutor()
+        with pytest.raises(ExecutorNotStartedError, match=r"async with TaskExecutor"):
+            await executor.execute(task(const(1)))
+        with pytest.raises(ExecutorNotStartedError, match=r"await executor.start\(\)"):
+            executor.submit_nowait(task(const(1)))
+
+    def test_construct_outside_a_loop(self) -> None:
+        """An executor can be built where no event loop runs, and started later."""
+        executor = TaskExecutor(3)
+
+        async def use() -> int:
+            async with executor:
+                return await executor.execute(task(const(3)))
+
+        assert asyncio.run(use()) == 3
+
+    async def test_start_twice(self, single: TaskExecutor) -> None:
+        """Starting a started executor is a RuntimeError."""
+        with pytest.raises(RuntimeError, match="already started"):
+            await single.start()
+
+    async def test_restart_after_shutdown(self) -> None:
+        """A shut-down executor cannot be started again, nor entered with async with."""
+        executor = TaskExecutor()
+        await executor.start()
+        await executor.shutdown()
+        with pytest.raises(RuntimeError, match="cannot be restarted"):
+            await executor.start()
+        with pytest.raises(RuntimeError, match="cannot be restarted"):
+            async with executor:
+                pass
+
+    async def test_repr_shows_state(self) -> None:
+        """repr names the state, worker count and queue length."""
+        executor = TaskExecutor(2)
+        assert repr(executor).startswith("<TaskExecutor new workers=2 queued=0")
+        async with executor:
+            assert "running" in repr(executor)
+        assert "closed" in repr(executor)
+
+
+class TestShutdown:
+    async def test_calls_after_shutdown(self) -> None:
+        """After shutdown, execute/submit/submit_nowait raise ExecutorShutdownError."""
+        executor = TaskExecutor()
+        await executor.start()
+        await executor.shutdown()
+        with pytest.raises(ExecutorShutdownError, match="^executor is shutdown$"):
+            await executor.execute(task(const(1)))
+        with pytest.raises(ExecutorShutdownError):
+            await executor.submit(task(const(1)))
+        with pytest.raises(ExecutorShutdownError):
+            executor.submit_nowait(task(const(1)))
+
+    async def test_idempotent(self) -> None:
+        """shutdown may be called many times, also concurrently."""
+        executor = TaskExecutor()
+        await executor.start()
+        await asyncio.gather(executor.shutdown(), executor.shutdown(drain=True))
+        await executor.shutdown()
+        assert executor_tasks() == []
+
+    async def test_without_drain(self) -> None:
+        """drain=False: queued, running and preempted tasks all end with
+        ExecutorShutdownError; the running compute sees reason "shutdown"."""
+        executor = TaskExecutor(1)
+        await executor.start()
+        bg = Gate()
+        preempted = executor.submit_nowait(task(bg, BG, name="preempted"))
+        await bg.started.wait()
+        ui = Gate()
+        running = executor.submit_nowait(task(ui, UI, name="running"))
+        await ui.started.wait()
+        queued = executor.submit_nowait(task(const(1), UI, name="queued"))
+        assert preempted.status is TaskStatus.PREEMPTED
+        await executor.shutdown()
+        for handle in (preempted, running, queued):
+            with pytest.raises(ExecutorShutdownError):
+                await handle
+            assert handle.status is TaskStatus.CANCELLED
+        assert ui.reasons == ["shutdown"]
+        assert bg.attempts == [1]
+        stats = executor.statistics()
+        assert (stats.cancelled, stats.running, sum(stats.queued.values())) == (3, 0, 0)
+        assert executor_tasks() == []
+
+    async def test_drain_completes_queued_and_running_work(self) -> None:
+        """drain=True: queued and running work completes; new calls fail at once."""
+        executor = TaskExecutor(1)
+        await executor.start()
+        gate = Gate()
+        running = executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        queued = [executor.submit_nowait(task(const(i))) for i in range(3)]
+        stopping = asyncio.create_task(executor.shutdown(drain=True))
+        await asyncio.sleep(0)
+        with pytest.raises(ExecutorShutdownError):
+            executor.submit_nowait(task(const(9)))
+        gate.release.set()
+        await stopping
+        assert await asyncio.gather(running, *queued) == ["done", 0, 1, 2]
+
+    async def test_drain_timeout(self) -> None:
+        """drain=True with a timeout: work still unfinished then is shut down."""
+        executor = TaskExecutor(1)
+        await executor.start()
+        gate = Gate()
+        stuck = executor.submit_nowait(task(gate))
+        await gate.started.wait()
+        await executor.shutdown(drain=True, timeout=0.01)
+        with pytest.raises(ExecutorShutdownError):
+            await stuck
+        assert gate.reasons == ["shutdown"]
+
+    async def test_non_drain_call_cuts_a_drain_short(self) -> None:
+        """A shutdown() without drain during a drain ends the drain at once."""
+        executor = TaskExecutor(1)
+        await executor.start()
+        gate = Gate()
+        stuck = executor.submit_nowait(task(gate))
+        await gate.started.wait()
+        draining = asyncio.create_task(executor.shutdown(drain=True))
+        await asyncio.sleep(0)
+        await executor.shutdown()
+        await draining
+        with pytest.raises(ExecutorShutdownError):
+            await stuck
+
+    async def test_waiting_for_room_ends_at_shutdown(self) -> None:
+        """A submit waiting for lane room gets ExecutorShutdownError at shutdown."""
+        executor = TaskExecutor.from_config(WorkerConfig(ui_queue_buffer_size=1))
+        await executor.start()
+        gate = Gate()
+        executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        executor.submit_nowait(task(const(1), UI))
+        waiting = asyncio.create_task(executor.submit(task(const(2), UI)))
+        await asyncio.sleep(0)
+        await executor.shutdown()
+        with pytest.raises(ExecutorShutdownError):
+            await waiting
+
+    async def test_shutdown_before_start(self) -> None:
+        """Shutting down an executor that never started closes it."""
+        executor = TaskExecutor()
+        await executor.shutdown()
+        with pytest.raises(RuntimeError):
+            await executor.start()
+
+    async def test_shutdown_from_inside_a_compute(self) -> None:
+        """A compute may shut its own executor down; the shutdown completes and that
+        compute's caller gets ExecutorShutdownError."""
+        executor = TaskExecutor(1)
+        await executor.start()
+
+        async def stopper(resource: object, state: object, ctx: InterruptContext) -> None:
+            await executor.shutdown()
+
+        with pytest.raises(ExecutorShutdownError):
+            await executor.execute(task(stopper))
+        await executor.shutdown()
+        assert executor_tasks() == []
+
+    async def test_cancelled_shutdown_still_completes(self) -> None:
+        """Cancelling a caller of shutdown() does not leave the executor half stopped."""
+        executor = TaskExecutor(1)
+        await executor.start()
+        gate = Gate()
+        executor.submit_nowait(task(gate))
+        await gate.started.wait()
+        stopping = asyncio.create_task(executor.shutdown(drain=True))
+        await asyncio.sleep(0)
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        gate.release.set()
+        await executor.shutdown()
+        assert executor_tasks() == []
+
+
+class TestAsyncWith:
+    async def test_normal_exit_drains(self) -> None:
+        """Leaving async with normally lets queued work finish."""
+        async with TaskExecutor(1) as executor:
+            handles = [executor.submit_nowait(task(const(i))) for i in range(5)]
+        assert [h.result() for h in handles] == list(range(5))
+
+    async def test_exception_exit_does_not_drain(self) -> None:
+        """Leaving async with by an exception shuts down at once; queued callers get
+        ExecutorShutdownError and the exception propagates."""
+        gate = Gate()
+        with pytest.raises(KeyError):
+            async with TaskExecutor(1) as executor:
+                running = executor.submit_nowait(task(gate))
+                await gate.started.wait()
+                queued = executor.submit_nowait(task(const(1)))
+                raise KeyError("boom")
+        for handle in (running, queued):
+            with pytest.raises(ExecutorShutdownError):
+                handle.result()

@@ -1,0 +1,180 @@
+"""Logging events and statistics (SPEC §4, §2.5 statistics, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+import structlog
+from _helpers import Gate, const, task
+from structlog.testing import capture_logs
+
+from microscheduler import InterruptContext, Priority, TaskExecutor, WorkerConfig
+
+UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+class TestLogging:
+    async def test_lifecycle_and_task_events_with_stable_keys(self) -> None:
+        """A preempted task logs task_started/preempted/rescheduled/completed with the SPEC
+        keys; the executor logs executor_started and executor_stopped."""
+        with capture_logs() as logs:
+            async with TaskExecutor(1) as executor:
+                gate = Gate()
+                handle = executor.submit_nowait(task(gate, BG, name="index"))
+                await gate.started.wait()
+                gate.started.clear()
+                await executor.execute(task(const("hi"), UI, name="chat"))
+                await gate.started.wait()
+                gate.release.set()
+                await handle
+
+                async def broken(r: object, s: object, c: InterruptContext) -> None:
+                    raise ValueError("x")
+
+                with pytest.raises(ValueError):
+                    await executor.execute(task(broken, name="broken"))
+                cancelled = executor.submit_nowait(task(Gate(), name="dropped"))
+                await asyncio.sleep(0)
+                cancelled.cancel()
+        names = [entry["event"] for entry in logs]
+        assert names[0] == "executor_started" and names[-1] == "executor_stopped"
+        started = events(logs, "task_started")
+        assert {"task", "priority", "worker_id", "worker_type", "attempt", "wait_ms"} <= set(
+            started[0]
+        )
+        assert started[0]["task"] == "index" and started[0]["priority"] == "Background"
+        assert started[0]["worker_type"] == "UIWorker" and started[0]["log_level"] == "debug"
+        completed = events(logs, "task_completed")
+        assert {
+            "task",
+            "priority",
+            "worker_id",
+            "worker_type",
+            "attempt",
+            "wait_ms",
+            "run_ms",
+        } <= set(completed[0])
+        (preempted,) = events(logs, "task_preempted")
+        (rescheduled,) = events(logs, "task_rescheduled")
+        for entry in (preempted, rescheduled):
+            assert (entry["task"], entry["priority"], entry["attempt"]) == (
+                "index",
+                "Background",
+                1,
+            )
+        assert [e["task"] for e in events(logs, "task_failed")] == ["broken"]
+        assert [e["task"] for e in events(logs, "task_cancelled")] == ["dropped"]
+        assert [e["attempt"] for e in started if e["task"] == "index"] == [1, 2]
+
+    async def test_uses_the_given_logger(self) -> None:
+        """An executor built with logger= logs through it."""
+        seen: list[str] = []
+
+        def keep(logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+            seen.append(event_dict["event"])
+            raise structlog.DropEvent
+
+        log = structlog.wrap_logger(structlog.PrintLogger(), processors=[keep])
+        async with TaskExecutor(1, logger=log) as executor:
+            await executor.execute(task(const(1)))
+        assert seen == ["executor_started", "task_started", "task_completed", "executor_stopped"]
+
+    async def test_debug_events_skipped_when_filtered(self) -> None:
+        """With a logger filtering at INFO, no per-task event is emitted."""
+        seen: list[str] = []
+
+        def keep(logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+            seen.append(event_dict["event"])
+            raise structlog.DropEvent
+
+        log = structlog.wrap_logger(
+            structlog.PrintLogger(),
+            processors=[keep],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        )
+        async with TaskExecutor(1, logger=log) as executor:
+            await executor.execute(task(const(1)))
+        assert seen == ["executor_started", "executor_stopped"]
+
+    def test_library_never_configures_structlog(self) -> None:
+        """Importing and using the library leaves structlog's configuration alone."""
+        before = structlog.get_config()
+
+        async def use() -> None:
+            async with TaskExecutor(1) as executor:
+                await executor.execute(task(const(1)))
+
+        asyncio.run(use())
+        assert structlog.get_config() == before
+
+
+class TestStatistics:
+    async def test_counters_add_up(self, single: TaskExecutor) -> None:
+        """statistics() counts each outcome once; queued has all three lanes."""
+        assert single.statistics().queued == {UI: 0, LE: 0, BG: 0}
+        gate = Gate()
+        held = single.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        queued = [single.submit_nowait(task(const(i), p)) for i, p in enumerate((UI, LE, BG, BG))]
+        stats = single.statistics()
+        assert stats.queued == {UI: 1, LE: 1, BG: 2}
+        assert (stats.running, stats.submitted, stats.workers) == (1, 5, 1)
+        queued[-1].cancel()
+        gate.release.set()
+        await asyncio.gather(held, *queued[:-1])
+
+        async def broken(r: object, s: object, c: InterruptContext) -> None:
+            raise ValueError
+
+        with pytest.raises(ValueError):
+            await single.execute(task(broken))
+        stats = single.statistics()
+        assert (stats.completed, stats.failed, stats.cancelled) == (4, 1, 1)
+        assert stats.submitted == (
+            stats.completed
+            + stats.failed
+            + stats.cancelled
+            + stats.timed_out
+            + stats.running
+            + sum(stats.queued.values())
+        )
+
+    async def test_statistics_is_a_frozen_snapshot(self, single: TaskExecutor) -> None:
+        """statistics() returns a frozen value that does not change afterwards."""
+        snapshot = single.statistics()
+        await single.execute(task(const(1)))
+        assert snapshot.completed == 0
+        with pytest.raises(AttributeError):
+            snapshot.completed = 3  # type: ignore[misc]
+
+
+class TestInterruptWait:
+    async def test_wait_returns_on_interrupt(self) -> None:
+        """InterruptContext.wait() returns once the run is interrupted, with the reason set."""
+        outcome: list[str] = []
+        started = asyncio.Event()
+
+        async def background(resource: object, state: object, ctx: InterruptContext) -> str:
+            if ctx.attempt > 1:
+                return "second"
+            assert ctx.reason is None and not ctx.is_interrupted()
+            started.set()
+            await ctx.wait()
+            outcome.append(f"woke: {ctx.reason}")
+            await ctx.wait()  # returns at once once interrupted
+            return "first"
+
+        config = WorkerConfig(interrupt_grace=300.0)  # so wait() is not raced by a cancel
+        async with TaskExecutor.from_config(config) as executor:
+            handle = executor.submit_nowait(task(background))
+            await started.wait()
+            await executor.execute(task(const(None), UI))
+            assert await handle == "second"
+        assert outcome == ["woke: preempted"]

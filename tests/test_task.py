@@ -1,0 +1,263 @@
+"""Task construction, task state and the TaskHandle API (SPEC §2.2, §2.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from _helpers import Counter, Gate, const, task
+
+from microscheduler import (
+    InterruptContext,
+    NoOpTaskState,
+    Priority,
+    StateRestoreError,
+    StateSaveError,
+    Task,
+    TaskExecutor,
+    TaskState,
+    TaskStatus,
+)
+
+
+async def noop(resource: object, state: TaskState, ctx: InterruptContext) -> None:
+    return None
+
+
+class TestTaskValidation:
+    def test_defaults(self) -> None:
+        """A task defaults to the Background lane, no state, no snapshot, no timeout."""
+        t = Task(name="x", compute=noop)
+        assert t.priority is Priority.BACKGROUND
+        assert (t.initial_state, t.saved_state, t.timeout) == (None, None, None)
+
+    @pytest.mark.parametrize("name", ["", "   "])
+    def test_empty_name(self, name: str) -> None:
+        """An empty name is a ValueError naming the field."""
+        with pytest.raises(ValueError, match="Task name must not be empty"):
+            Task(name=name, compute=noop)
+
+    def test_name_must_be_a_string(self) -> None:
+        """A non-string name is a TypeError naming the field."""
+        with pytest.raises(TypeError, match="Task name must be a str"):
+            Task(name=7, compute=noop)  # type: ignore[arg-type]
+
+    def test_compute_must_be_callable(self) -> None:
+        """A non-callable compute is a TypeError naming the field."""
+        with pytest.raises(TypeError, match="Task compute must be callable"):
+            Task(name="x", compute="run")  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("priority", [0, 2, "UI", None])
+    def test_priority_must_be_a_priority(self, priority: Any) -> None:
+        """A priority that is not a Priority is a ValueError naming the field."""
+        with pytest.raises(ValueError, match="Task priority must be a Priority"):
+            Task(name="x", compute=noop, priority=priority)
+
+    def test_negative_timeout(self) -> None:
+        """A negative timeout is a ValueError naming the field."""
+        with pytest.raises(ValueError, match="Task timeout must be >= 0"):
+            Task(name="x", compute=noop, timeout=-1)
+
+    def test_timeout_must_be_a_number(self) -> None:
+        """A timeout that is not a number is a TypeError naming the field."""
+        with pytest.raises(TypeError, match="Task timeout must be a number"):
+            Task(name="x", compute=noop, timeout="1s")  # type: ignore[arg-type]
+
+    def test_state_must_satisfy_task_state(self) -> None:
+        """An initial_state without save/restore is a TypeError naming the field."""
+        with pytest.raises(TypeError, match="Task initial_state must satisfy TaskState"):
+            Task(name="x", compute=noop, initial_state=object())  # type: ignore[arg-type]
+
+    def test_saved_state_must_be_bytes(self) -> None:
+        """A saved_state that is not bytes is a TypeError naming the field."""
+        with pytest.raises(TypeError, match="Task saved_state must be bytes"):
+            Task(name="x", compute=noop, saved_state="abc")  # type: ignore[arg-type]
+
+    def test_async_and_sync_computes_are_told_apart(self) -> None:
+        """async def (or an async __call__) runs on the loop; a plain def in a thread."""
+
+        class AsyncCallable:
+            async def __call__(self, r: object, s: TaskState, c: InterruptContext) -> int:
+                return 1
+
+        assert Task(name="a", compute=noop).is_async
+        assert Task(name="b", compute=AsyncCallable()).is_async
+        assert not Task(name="c", compute=lambda r, s, c: 1).is_async
+
+    def test_frozen(self) -> None:
+        """A task is an immutable description of work."""
+        t = Task(name="x", compute=noop)
+        with pytest.raises(AttributeError):
+            t.name = "y"  # type: ignore[misc]
+
+
+class TestNoOpTaskState:
+    def test_save_and_restore(self) -> None:
+        """NoOpTaskState saves b'' and ignores whatever it is asked to restore."""
+        state = NoOpTaskState()
+        assert state.save() == b""
+        state.restore(b"anything")
+        assert isinstance(state, TaskState)
+
+    async def test_fresh_state_when_none(self, single: TaskExecutor) -> None:
+        """A task without initial_state gets a fresh NoOpTaskState in each execution."""
+        seen: list[TaskState] = []
+
+        async def compute(r: object, state: TaskState, ctx: InterruptContext) -> None:
+            seen.append(state)
+
+        t = task(compute)
+        await single.execute(t)
+        await single.execute(t)
+        assert all(isinstance(s, NoOpTaskState) for s in seen)
+        assert seen[0] is not seen[1]
+
+
+class TestStateRestore:
+    async def test_saved_state_is_restored_before_the_first_run(self, single: TaskExecutor) -> None:
+        """saved_state is restored into initial_state, and that object goes to compute."""
+        state = Counter()
+
+        async def compute(r: object, s: Counter, ctx: InterruptContext) -> int:
+            assert s is state
+            return s.value
+
+        t = task(compute, initial_state=state, saved_state=json.dumps(41).encode())
+        assert await single.execute(t) == 41
+        assert state.restored == [41]
+
+    async def test_restore_failure(self, single: TaskExecutor) -> None:
+        """A restore that raises: compute never runs, the caller gets StateRestoreError."""
+        ran = False
+
+        class Broken(Counter):
+            def restore(self, data: bytes) -> None:
+                raise ValueError("corrupt snapshot")
+
+        async def compute(r: object, s: Counter, ctx: InterruptContext) -> None:
+            nonlocal ran
+            ran = True
+
+        t = task(compute, initial_state=Broken(), saved_state=b"1")
+        with pytest.raises(
+            StateRestoreError, match="^failed to restore state: corrupt snapshot$"
+        ) as info:
+            await single.execute(t)
+        assert isinstance(info.value.__cause__, ValueError)
+        assert not ran
+        assert single.statistics().failed == 1
+        assert await single.execute(task(const("next"))) == "next"
+
+
+class TestSaveState:
+    async def test_save_state_none(self, single: TaskExecutor) -> None:
+        """save_state(None) raises TypeError inside the compute, which reaches the caller."""
+
+        async def compute(r: object, s: TaskState, ctx: InterruptContext) -> None:
+            await ctx.save_state(None)  # type: ignore[arg-type]
+
+        with pytest.raises(TypeError, match="save_state\\(\\) needs a TaskState"):
+            await single.execute(task(compute))
+
+    async def test_save_failure(self, single: TaskExecutor) -> None:
+        """A save() that raises becomes StateSaveError with the cause chained."""
+
+        class Broken(Counter):
+            def save(self) -> bytes:
+                raise OSError("disk full")
+
+        async def compute(r: object, s: Counter, ctx: InterruptContext) -> None:
+            await ctx.save_state(s)
+
+        with pytest.raises(StateSaveError, match="^failed to save state: disk full$") as info:
+            await single.execute(task(compute, initial_state=Broken()))
+        assert isinstance(info.value.__cause__, OSError)
+
+    async def test_save_must_return_bytes(self, single: TaskExecutor) -> None:
+        """A save() that returns something other than bytes is a StateSaveError."""
+
+        class Wrong(Counter):
+            def save(self) -> bytes:
+                return "text"  # type: ignore[return-value]
+
+        async def compute(r: object, s: Counter, ctx: InterruptContext) -> None:
+            await ctx.save_state(s)
+
+        with pytest.raises(StateSaveError, match="save\\(\\) must return bytes, got str"):
+            await single.execute(task(compute, initial_state=Wrong()))
+
+    async def test_save_after_the_run_ended(self, single: TaskExecutor) -> None:
+        """A context kept past its run refuses to save, naming the task."""
+        kept: list[InterruptContext] = []
+
+        async def compute(r: object, s: TaskState, ctx: InterruptContext) -> None:
+            kept.append(ctx)
+
+        await single.execute(task(compute, name="leaky"))
+        with pytest.raises(RuntimeError, match="after run 1 of task 'leaky' ended"):
+            await kept[0].save_state(NoOpTaskState())
+
+
+class TestHandle:
+    async def test_handle_api(self, single: TaskExecutor) -> None:
+        """A handle reports name, lane, status, done() and result() through its life."""
+        gate = Gate(result=7)
+        handle = await single.submit(task(gate, name="job"), Priority.LAST_EFFORT)
+        assert (handle.name, handle.priority) == ("job", Priority.LAST_EFFORT)
+        assert handle.status in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+        with pytest.raises(RuntimeError, match="not done yet"):
+            handle.result()
+        await gate.started.wait()
+        assert handle.status is TaskStatus.RUNNING
+        assert not handle.done()
+        gate.release.set()
+        assert await handle == 7
+        assert handle.done()
+        assert handle.result() == 7
+        assert handle.status is TaskStatus.COMPLETED
+        assert "completed" in repr(handle)
+
+    async def test_failed_handle(self, single: TaskExecutor) -> None:
+        """result() on a failed task raises the task's exception; status is FAILED."""
+        error = KeyError("boom")
+
+        async def compute(r: object, s: TaskState, ctx: InterruptContext) -> None:
+            raise error
+
+        handle = single.submit_nowait(task(compute))
+        with pytest.raises(KeyError) as info:
+            await handle
+        assert info.value is error
+        assert handle.status is TaskStatus.FAILED
+        with pytest.raises(KeyError):
+            handle.result()
+
+    async def test_priority_argument_overrides_task_priority(self, single: TaskExecutor) -> None:
+        """execute/submit's priority names the lane, and the handle reports it."""
+        handle = await single.submit(task(const(1), Priority.BACKGROUND), Priority.UI)
+        assert handle.priority is Priority.UI
+        assert await handle == 1
+
+    async def test_submit_rejects_bad_priority_at_once(self, single: TaskExecutor) -> None:
+        """A priority that is not a Priority is a ValueError from execute, submit and
+        submit_nowait, before anything is queued."""
+        t = task(const(1))
+        with pytest.raises(ValueError, match="priority must be a Priority"):
+            await single.execute(t, 0)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="priority must be a Priority"):
+            await single.submit(t, "UI")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="priority must be a Priority"):
+            single.submit_nowait(t, 5)  # type: ignore[arg-type]
+        assert single.statistics().submitted == 0
+
+    async def test_submit_rejects_non_tasks(self, single: TaskExecutor) -> None:
+        """Anything but a Task is a TypeError."""
+        with pytest.raises(TypeError, match="expected a Task"):
+            await single.execute(lambda: 1)  # type: ignore[arg-type]
+
+    async def test_result_when_awaited_by_many(self, single: TaskExecutor) -> None:
+        """Several coroutines awaiting one handle all get the one result."""
+        handle = single.submit_nowait(task(const("x")))
+        assert await asyncio.gather(handle, handle) == ["x", "x"]

@@ -1,0 +1,140 @@
+"""Sync computes in worker threads (SPEC §2.2, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import anyio.from_thread
+import anyio.to_thread
+import pytest
+from _helpers import Counter, const, task
+
+from microscheduler import InterruptContext, Priority, TaskExecutor
+
+UI, BG = Priority.UI, Priority.BACKGROUND
+
+
+class ThreadGate:
+    """A sync compute that signals it started and polls is_interrupted() until told to stop."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.ended = threading.Event()
+        self.reasons: list[str | None] = []
+        self.attempts: list[int] = []
+
+    def __call__(self, resource: object, state: Counter, ctx: InterruptContext) -> str:
+        self.attempts.append(ctx.attempt)
+        self.started.set()
+        try:
+            while not self.release.is_set():
+                if ctx.is_interrupted():
+                    self.reasons.append(ctx.reason)
+                    ctx.save_state_nowait(state)
+                    return "interrupted"
+                time.sleep(0.001)  # polling interval of a CPU-bound loop, not an ordering
+            return "finished"
+        finally:
+            self.ended.set()
+
+    async def wait_started(self) -> None:
+        await anyio.to_thread.run_sync(self.started.wait)
+        self.started.clear()
+
+
+class TestSyncCompute:
+    async def test_runs_in_a_worker_thread(self, single: TaskExecutor) -> None:
+        """A plain def compute runs off the event loop thread and its value is returned."""
+
+        def compute(resource: object, state: object, ctx: InterruptContext) -> int:
+            return threading.get_ident()
+
+        ident = await single.execute(task(compute))
+        assert ident != threading.get_ident()
+
+    async def test_exception_from_a_thread(self, single: TaskExecutor) -> None:
+        """A sync compute's exception reaches the caller unchanged."""
+        error = ValueError("bad row")
+
+        def compute(resource: object, state: object, ctx: InterruptContext) -> None:
+            raise error
+
+        with pytest.raises(ValueError) as info:
+            await single.execute(task(compute))
+        assert info.value is error
+
+    async def test_preempted_thread_finishes_before_urgent_work(self, single: TaskExecutor) -> None:
+        """A preempted sync compute sees is_interrupted(), its thread returns before the UI
+        compute starts, and its rerun resumes from the snapshot it saved."""
+        gate = ThreadGate()
+        state = Counter(5)
+        handle = single.submit_nowait(task(gate, BG, initial_state=state))
+        await gate.wait_started()
+        observed: list[bool] = []
+
+        async def urgent(resource: object, s: object, ctx: InterruptContext) -> str:
+            observed.append(gate.ended.is_set())
+            return "ui"
+
+        assert await single.execute(task(urgent, UI)) == "ui"
+        assert observed == [True]
+        assert gate.reasons == ["preempted"]
+        await gate.wait_started()
+        gate.release.set()
+        assert await handle == "finished"
+        assert gate.attempts == [1, 2]
+        assert state.restored == [5]
+
+    async def test_caller_cancel_interrupts_the_thread(self, single: TaskExecutor) -> None:
+        """Cancelling the caller of a sync compute flips is_interrupted() ("cancelled")."""
+        gate = ThreadGate()
+        caller = asyncio.create_task(single.execute(task(gate)))
+        await gate.wait_started()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert await single.execute(task(const("next"))) == "next"
+        assert gate.reasons == ["cancelled"]
+
+    async def test_task_timeout_interrupts_the_thread(self, single: TaskExecutor) -> None:
+        """Task.timeout flips is_interrupted() in a sync compute with reason "timeout"."""
+        gate = ThreadGate()
+        with pytest.raises(TimeoutError):
+            await single.execute(task(gate, timeout=0.01))
+        assert gate.reasons == ["timeout"]
+
+    async def test_shutdown_waits_for_the_thread(self) -> None:
+        """When shutdown() returns, a running sync compute's thread has returned."""
+        gate = ThreadGate()
+        executor = TaskExecutor(1)
+        await executor.start()
+        executor.submit_nowait(task(gate))
+        await gate.wait_started()
+        await executor.shutdown()
+        assert gate.ended.is_set()
+        assert gate.reasons == ["shutdown"]
+
+    async def test_save_state_from_a_thread_through_anyio(self, single: TaskExecutor) -> None:
+        """A sync compute can await save_state through anyio.from_thread.run."""
+        state = Counter(3)
+
+        def compute(resource: object, s: Counter, ctx: InterruptContext) -> Any:
+            s.value = 9
+            anyio.from_thread.run(ctx.save_state, s)
+            return ctx.is_interrupted()
+
+        handle = single.submit_nowait(task(compute, initial_state=state))
+        assert await handle is False
+        assert handle._snapshot == b"9"
+
+    async def test_lambda_returning_a_coroutine(self, single: TaskExecutor) -> None:
+        """A plain callable that returns an awaitable has it awaited on the loop."""
+
+        async def real(resource: object, state: object, ctx: InterruptContext) -> str:
+            return "awaited"
+
+        assert await single.execute(task(lambda r, s, c: real(r, s, c))) == "awaited"
