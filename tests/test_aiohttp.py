@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +44,13 @@ def _load_example(name: str) -> ModuleType:
 
 
 example = _load_example("aiohttp_app")
+
+
+def _doc_snippet(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "integrations.md").read_text()
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
+    assert match is not None, f"no snippet {name!r} in docs/integrations.md"
+    return match.group(1)
 
 
 class GatedModel:
@@ -261,3 +269,14 @@ async def test_executor_is_shut_down_after_cleanup() -> None:
         assert await executor.execute(Task(name="one", compute=lambda *_: 1)) == 1
     with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
         await executor.execute(Task(name="late", compute=lambda *_: 1))
+
+
+async def test_docs_snippet_serves_its_endpoint() -> None:
+    """The aiohttp snippet in docs/integrations.md runs and answers through its executor."""
+    namespace: dict[str, Any] = {"__name__": "docs_snippet_aiohttp"}
+    exec(compile(_doc_snippet("aiohttp"), "docs/integrations.md:aiohttp", "exec"), namespace)
+    app = namespace["create_app"]()
+    async with _serving(app) as client:
+        body = await (await client.get("/summary")).json()
+        assert app[EXECUTOR_KEY].statistics().completed == 1
+    assert body == {"summary": "a summary"}

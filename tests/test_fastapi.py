@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -45,6 +46,13 @@ def _load_example(name: str) -> ModuleType:
 
 
 example = _load_example("fastapi_app")
+
+
+def _doc_snippet(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "integrations.md").read_text()
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
+    assert match is not None, f"no snippet {name!r} in docs/integrations.md"
+    return match.group(1)
 
 
 class GatedModel:
@@ -289,3 +297,22 @@ async def test_example_under_a_real_uvicorn_server_loses_no_task() -> None:
     stats = spy.state["executor"].statistics()
     assert (stats.submitted, stats.completed, stats.failed, stats.cancelled) == (40, 40, 0, 0)
     assert sum(stats.queued.values()) + stats.running == 0
+
+
+@pytest.mark.parametrize(
+    ("snippet", "path", "expected"),
+    [
+        ("fastapi", "/summary", {"summary": "a summary"}),
+        ("fastapi-nested", "/greet", {"greeting": "hello"}),
+    ],
+)
+async def test_docs_snippet_serves_its_endpoint(
+    snippet: str, path: str, expected: dict[str, str]
+) -> None:
+    """Each FastAPI snippet in docs/integrations.md runs and answers through its executor."""
+    namespace: dict[str, Any] = {"__name__": f"docs_snippet_{snippet}"}
+    exec(compile(_doc_snippet(snippet), f"docs/integrations.md:{snippet}", "exec"), namespace)
+    async with _serving(namespace["app"]) as (client, state):
+        response = await client.get(path)
+        assert state["executor"].statistics().completed == 1
+    assert response.json() == expected

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +73,13 @@ async def test_shuts_down_its_own_executor(executor_factory):
     executor.submit_nowait(Task(name="queued", compute=hold))
     await executor.shutdown()
 """
+
+
+def _doc_snippet(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "integrations.md").read_text()
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
+    assert match is not None, f"no snippet {name!r} in docs/integrations.md"
+    return match.group(1)
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -163,3 +172,11 @@ def test_plugin_loads_and_lists_fixtures_without_pytest_asyncio(pytester: pytest
     result = pytester.run(sys.executable, "-c", code, timeout=120)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*1 passed*", "*executor_factory*", "*executor*"])
+
+
+def test_docs_snippet_passes(pytester: pytest.Pytester) -> None:
+    """The test module shown in docs/integrations.md passes as written."""
+    pytester.makeini(_INI.format(mode="auto"))
+    pytester.makepyfile(test_docs=_doc_snippet("pytest"))
+    result = _run(pytester)
+    result.assert_outcomes(passed=2)
