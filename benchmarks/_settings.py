@@ -1,0 +1,64 @@
+"""Run sizes for quick (CI) and full mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """How big and how often every benchmark runs.
+
+    Attributes:
+        quick: True for the CI smoke run (under a minute), False for the full run.
+        sizes: the N of the overhead, bulk and scale benchmarks, smallest first.
+        workers: the K of the overhead and bulk benchmarks.
+        rounds: interleaved rounds per N (the same index as ``sizes``).
+        peers_up_to: the aiojobs and bare ``create_task`` peers run only for N up to this
+            (they are context, not targets, and would double the full run's time).
+        latency_samples: UI submits measured per variant in the preemption benchmark.
+        memory_tasks: tasks queued per memory measurement.
+        memory_repeats: fresh subprocesses per variant in the memory benchmark.
+        resume_steps: S, the steps of the resumable job.
+        resume_preemptions: the values of P in the resume benchmark.
+        seed: seed of every random choice, so two runs ask the same questions.
+    """
+
+    quick: bool
+    sizes: tuple[int, ...]
+    workers: tuple[int, ...]
+    rounds: tuple[int, ...]
+    peers_up_to: int
+    latency_samples: int
+    memory_tasks: int
+    memory_repeats: int
+    resume_steps: int
+    resume_preemptions: tuple[int, ...]
+    seed: int = 20261126
+
+
+QUICK = Settings(
+    quick=True,
+    sizes=(1_000, 10_000),
+    workers=(1, 4),
+    rounds=(3, 2),
+    peers_up_to=10_000,
+    latency_samples=200,
+    memory_tasks=20_000,
+    memory_repeats=1,
+    resume_steps=200,
+    resume_preemptions=(5,),
+)
+
+FULL = Settings(
+    quick=False,
+    sizes=(10_000, 100_000),
+    workers=(1, 4, 16),
+    rounds=(7, 3),
+    peers_up_to=10_000,
+    latency_samples=2_000,
+    memory_tasks=100_000,
+    memory_repeats=3,
+    resume_steps=1_000,
+    resume_preemptions=(1, 5, 20),
+)
