@@ -260,6 +260,26 @@ async def test_setup_refuses_a_second_call_a_started_app_and_bad_configuration()
             setup(started)
 
 
+async def test_drain_timeout_bounds_how_long_cleanup_waits() -> None:
+    """Work still running when drain_timeout expires is interrupted and its caller told so."""
+    app = web.Application()
+    setup(app, drain_timeout=0)
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def hold(_resource: object, _state: object, _interrupt: object) -> None:
+        started.set()
+        await never.wait()
+
+    async with _serving(app):
+        task: Task[None] = Task(name="hold", compute=hold)
+        handle = app[EXECUTOR_KEY].submit_nowait(task)
+        await started.wait()
+    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+        await handle
+    assert not never.is_set()
+
+
 async def test_executor_is_shut_down_after_cleanup() -> None:
     """After the app's cleanup the executor refuses new work with ExecutorShutdownError."""
     app = web.Application()

@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from microscheduler import (
     ConfigError,
+    ExecutorShutdownError,
+    InterruptContext,
     Priority,
     Task,
     TaskExecutor,
@@ -249,6 +251,45 @@ async def test_get_executor_without_the_lifespan_raises_a_clear_error() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         with pytest.raises(RuntimeError, match=r"no microscheduler executor in the lifespan state"):
             await client.get("/run")
+
+
+async def test_lifespan_left_by_an_exception_shuts_down_without_draining() -> None:
+    """An exception inside the lifespan interrupts running work instead of waiting for it."""
+    started = asyncio.Event()
+    reasons: list[str | None] = []
+
+    async def hold(_resource: object, _state: object, interrupt: InterruptContext) -> None:
+        started.set()
+        await interrupt.wait()
+        reasons.append(interrupt.reason)
+
+    with pytest.raises(LookupError, match="app failed"):
+        async with lifespan(1)(FastAPI()) as state:
+            task: Task[None] = Task(name="hold", compute=hold)
+            handle = state["executor"].submit_nowait(task)
+            await started.wait()
+            raise LookupError("app failed")
+    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+        await handle
+    assert reasons == ["shutdown"]
+
+
+async def test_drain_timeout_bounds_how_long_shutdown_waits() -> None:
+    """Work still running when drain_timeout expires is interrupted and its caller told so."""
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def hold(_resource: object, _state: object, _interrupt: InterruptContext) -> None:
+        started.set()
+        await never.wait()
+
+    async with lifespan(1, drain_timeout=0)(FastAPI()) as state:
+        task: Task[None] = Task(name="hold", compute=hold)
+        handle = state["executor"].submit_nowait(task)
+        await started.wait()
+    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+        await handle
+    assert not never.is_set()
 
 
 def test_lifespan_rejects_bad_configuration_at_once() -> None:
