@@ -24,7 +24,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import aiojobs
 
@@ -54,7 +54,7 @@ class PriorityPool:
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
 
-    async def __aenter__(self) -> PriorityPool:
+    async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
         self._workers = [loop.create_task(self._work(i)) for i in range(self._size)]
         return self

@@ -1,0 +1,210 @@
+"""The benchmark harness's own baselines behave as SPEC §6 describes them.
+
+These check behaviour only (order, preemption, results), never timing: every figure the
+benchmarks report is a ratio measured at run time, so a wrong baseline would silently
+make every ratio wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+# ``benchmarks`` is a top-level package next to ``tests``, not an installed one.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from benchmarks._harness import Row, format_table, interleave, median, percentile  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
+    BACKGROUND,
+    LAST_EFFORT,
+    UI,
+    PreemptingPool,
+    PriorityPool,
+    aiojobs_execute,
+    aiojobs_scheduler,
+    bare_create_task,
+)
+from benchmarks.bench_scale import derive  # noqa: E402
+
+
+def _recorder(log: list[str], name: str) -> Callable[[], Awaitable[str]]:
+    async def job() -> str:
+        log.append(name)
+        return name
+
+    return job
+
+
+async def test_priority_pool_runs_by_priority_then_fifo() -> None:
+    """Baseline (a) with one worker runs queued jobs by priority, FIFO within a priority."""
+    log: list[str] = []
+    gate = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        holding.set()
+        await gate.wait()
+
+    async with PriorityPool(1) as pool:
+        first = pool.submit_nowait(hold)
+        await holding.wait()
+        futures = [
+            pool.submit_nowait(_recorder(log, "bg1"), BACKGROUND),
+            pool.submit_nowait(_recorder(log, "ui1"), UI),
+            pool.submit_nowait(_recorder(log, "le1"), LAST_EFFORT),
+            pool.submit_nowait(_recorder(log, "ui2"), UI),
+            pool.submit_nowait(_recorder(log, "bg2"), BACKGROUND),
+        ]
+        gate.set()
+        await first
+        assert await asyncio.gather(*futures) == ["bg1", "ui1", "le1", "ui2", "bg2"]
+    assert log == ["ui1", "ui2", "le1", "bg1", "bg2"]
+
+
+async def test_priority_pool_delivers_results_and_errors() -> None:
+    """Baseline (a) hands each caller its job's result or its job's own exception."""
+
+    async def fail() -> None:
+        raise KeyError("boom")
+
+    async def answer() -> int:
+        return 42
+
+    async with PriorityPool(2) as pool:
+        assert await pool.execute(answer) == 42
+        with pytest.raises(KeyError, match="boom"):
+            await pool.execute(fail)
+        assert await pool.execute(answer, UI) == 42
+
+
+async def test_preempting_pool_cancels_and_requeues_background_job() -> None:
+    """Baseline (b): a UI submit cancels the running background job, which reruns after it."""
+    log: list[str] = []
+    started = asyncio.Event()
+    attempts = 0
+
+    async def background() -> str:
+        nonlocal attempts
+        attempts += 1
+        log.append(f"bg start {attempts}")
+        started.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        log.append("bg done")
+        return "bg"
+
+    async with PreemptingPool(1) as pool:
+        bg = pool.submit_nowait(background, BACKGROUND)
+        await started.wait()
+        ui = pool.submit_nowait(_recorder(log, "ui"), UI)
+        assert await ui == "ui"
+        assert await bg == "bg"
+        assert pool.preemptions == 1
+    assert log == ["bg start 1", "ui", "bg start 2", "bg done"]
+
+
+async def test_preempting_pool_leaves_background_alone_when_a_worker_is_idle() -> None:
+    """Baseline (b) preempts only when no worker is free to take the urgent job."""
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def background() -> str:
+        started.set()
+        await release.wait()
+        return "bg"
+
+    async def ui() -> str:
+        release.set()
+        return "ui"
+
+    async with PreemptingPool(2) as pool:
+        bg = pool.submit_nowait(background, BACKGROUND)
+        await started.wait()
+        assert await pool.execute(ui, UI) == "ui"
+        assert await bg == "bg"
+        assert pool.preemptions == 0
+
+
+async def test_preempting_pool_shutdown_cancels_running_job() -> None:
+    """Leaving baseline (b) cancels a running background job's future instead of requeuing."""
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async with PreemptingPool(1) as pool:
+        future = pool.submit_nowait(forever, BACKGROUND)
+        await started.wait()
+    assert future.cancelled()
+
+
+async def test_bare_create_task_and_aiojobs_peer_return_results() -> None:
+    """Baseline (c) and the aiojobs peer run the job and return its result."""
+
+    async def answer() -> int:
+        return 7
+
+    assert await bare_create_task(answer) == 7
+    async with aiojobs_scheduler(1) as scheduler:
+        results = await asyncio.gather(*(aiojobs_execute(scheduler, answer) for _ in range(5)))
+    assert results == [7] * 5
+
+
+async def test_interleave_rotates_the_order_of_variants() -> None:
+    """The harness runs every variant once per round, starting each round one further on."""
+    order: list[str] = []
+
+    def variant(name: str) -> Callable[[], Awaitable[float]]:
+        async def run() -> float:
+            order.append(name)
+            return 1.0
+
+        return run
+
+    samples = await interleave({"a": variant("a"), "b": variant("b"), "c": variant("c")}, 3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert samples == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
+
+
+def test_statistics_helpers() -> None:
+    """Median and nearest-rank percentiles are the textbook ones."""
+    values = [float(v) for v in range(1, 101)]
+    assert median(values) == 50.5
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
+
+
+def test_scale_rows_and_table() -> None:
+    """Scale growth is derived per loop and K from the overhead rows, and the table renders."""
+
+    def overhead(n: int, library: float, baseline: float) -> Row:
+        return Row(
+            benchmark="overhead",
+            size=f"N={n}",
+            loop="asyncio",
+            unit="s/task",
+            library=library,
+            baseline=baseline,
+            baseline_name="pool (a)",
+            ratio=library / baseline,
+            target=1.5,
+            detail={"n": n, "workers": 1},
+        )
+
+    rows = derive([overhead(100, 2e-5, 1e-5), overhead(1000, 3e-5, 1.25e-5)])
+    assert len(rows) == 1
+    assert rows[0].library == pytest.approx(1.5)
+    assert rows[0].baseline == pytest.approx(1.25)
+    assert rows[0].ratio == pytest.approx(1.2)
+    assert rows[0].met is True
+    table = format_table(rows)
+    assert "scale" in table
+    assert "1.20" in table
