@@ -87,9 +87,10 @@ class Demo:
         partial = 0  # steps done in the current, not yet checkpointed document
         try:
             while state.documents_done < report.documents:
-                for partial in range(STEPS_PER_DOCUMENT):
+                while partial < STEPS_PER_DOCUMENT:
                     await asyncio.sleep(STEP_SECONDS)  # parse, embed, store ...
                     report.steps_executed += 1
+                    partial += 1
                 state.documents_done += 1
                 partial = 0
                 await ctx.save_state(state)
@@ -126,8 +127,11 @@ class Demo:
         wait_ms = (began[0] - submitted) * 1000
         self.report.ui_waits_ms.append(wait_ms)
         self.report.ui_totals_ms.append((done - submitted) * 1000)
-        self.say("UI", f"request #{number} answered: started after {wait_ms:.2f} ms, "
-                 f"done in {(done - submitted) * 1000:.0f} ms")
+        self.say(
+            "UI",
+            f"request #{number} answered: started after {wait_ms:.2f} ms, "
+            f"done in {(done - submitted) * 1000:.0f} ms",
+        )
 
     async def run(self) -> Report:
         args = self.args
@@ -138,8 +142,11 @@ class Demo:
         )
         async with TaskExecutor.from_config(config, logger=_logger(args.verbose)) as executor:
             mode = "single-processor" if config.single_processor else f"{args.workers} workers"
-            self.say("executor", f"started ({mode}); indexing {self.report.documents} "
-                     f"documents in the Background lane")
+            self.say(
+                "executor",
+                f"started ({mode}); indexing {self.report.documents} "
+                f"documents in the Background lane",
+            )
             indexing = await executor.submit(
                 Task(name="index", compute=self.index, initial_state=IndexState())
             )
@@ -151,8 +158,9 @@ class Demo:
                 number += 1
                 requests.append(asyncio.create_task(self.ui_request(executor, number)))
             await asyncio.gather(*requests)
+            remaining = self.start + args.duration - time.perf_counter()
             try:
-                async with asyncio.timeout(max(0.5, self.start + args.duration - time.perf_counter())):
+                async with asyncio.timeout(max(0.5, remaining)):
                     done = await indexing
                 self.say("Background", f"indexing complete: {done} documents")
             except TimeoutError:
@@ -219,17 +227,32 @@ def _parser() -> argparse.ArgumentParser:
             "checkpoints saved."
         ),
     )
-    demo.add_argument("--duration", type=float, default=5.0,
-                      help="roughly how long the demo runs, in seconds (default: 5)")
-    demo.add_argument("--workers", type=int, default=1,
-                      help="1 = single-processor mode with preemption (default); n > 1 = one "
-                      "UI worker and n-1 background workers")
-    demo.add_argument("--preempt-background", action="store_true",
-                      help="with --workers > 1: preempt background work while UI work runs")
-    demo.add_argument("--seed", type=int, default=7,
-                      help="random seed for the UI request arrivals (default: 7)")
-    demo.add_argument("--verbose", action="store_true",
-                      help="also print the library's debug log events (to stderr)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=5.0,
+        help="roughly how long the demo runs, in seconds (default: 5)",
+    )
+    demo.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="1 = single-processor mode with preemption (default); n > 1 = one "
+        "UI worker and n-1 background workers",
+    )
+    demo.add_argument(
+        "--preempt-background",
+        action="store_true",
+        help="with --workers > 1: preempt background work while UI work runs",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="random seed for the UI request arrivals (default: 7)"
+    )
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the library's debug log events (to stderr)",
+    )
     return parser
 
 

@@ -9,16 +9,16 @@ import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._exceptions import ExecutorShutdownError
+from ._interrupt import InterruptContext
 from ._lanes import PREEMPTED, QUEUED, RUNNING
 from ._priority import Priority
 from ._state import NoOpTaskState, TaskState
 
 if TYPE_CHECKING:
     from ._executor import TaskExecutor
-    from ._interrupt import InterruptContext
 
 __all__ = ("Compute", "Task", "TaskHandle", "TaskStatus")
 
@@ -27,7 +27,8 @@ T_co = TypeVar("T_co", covariant=True)
 
 #: ``compute(resource, state, interrupt)``: an ``async def`` runs on the event loop, a plain
 #: ``def`` runs in a worker thread.
-Compute = Callable[[Any, TaskState, "InterruptContext"], "Awaitable[T] | T"]
+#: The state argument is typed ``Any`` so a compute may annotate its own state class.
+Compute = Callable[[Any, Any, "InterruptContext"], "Awaitable[T] | T"]
 
 
 def _is_async_callable(obj: object) -> bool:
@@ -60,7 +61,7 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
     return float(timeout)
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, eq=False, init=False)
 class Task(Generic[T]):
     """A unit of work for a :class:`TaskExecutor`.
 
@@ -99,7 +100,52 @@ class Task(Generic[T]):
     timeout: float | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    # Two signatures so type checkers infer T from an async compute's awaited value as
+    # well as from a sync compute's return value.
+    @overload
+    def __init__(
+        self: Task[T],
+        *,
+        name: str,
+        compute: Callable[[Any, Any, InterruptContext], Awaitable[T]],
+        priority: Priority = ...,
+        initial_state: TaskState | None = ...,
+        saved_state: bytes | None = ...,
+        timeout: float | None = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Task[T],
+        *,
+        name: str,
+        compute: Callable[[Any, Any, InterruptContext], T],
+        priority: Priority = ...,
+        initial_state: TaskState | None = ...,
+        saved_state: bytes | None = ...,
+        timeout: float | None = ...,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        compute: Compute[T],
+        priority: Priority = Priority.BACKGROUND,
+        initial_state: TaskState | None = None,
+        saved_state: bytes | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "compute", compute)
+        setattr_(self, "priority", priority)
+        setattr_(self, "initial_state", initial_state)
+        setattr_(self, "saved_state", saved_state)
+        setattr_(self, "timeout", timeout)
+        self._validate()
+
+    def _validate(self) -> None:
         if not isinstance(self.name, str):
             raise TypeError(f"Task name must be a str, got {self.name!r}")
         if not self.name.strip():
