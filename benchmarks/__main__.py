@@ -52,16 +52,21 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return None
 
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    def git(*command: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *command],
+                cwd=Path(__file__).resolve().parent,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+        except OSError:
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    # The library's working tree may differ from the commit (a benchmark of work in progress).
+    dirty = bool(git("status", "--porcelain", "--", "../microscheduler"))
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -71,6 +76,7 @@ def machine() -> dict[str, Any]:
         "uvloop": version("uvloop"),
         "aiojobs": version("aiojobs"),
         "git_commit": commit or None,
+        "library_tree_dirty": dirty,
         "library_unavailable": lib.unavailable_reason(),
     }
 
