@@ -42,6 +42,11 @@ class WorkerConfig:
         preempt_background: With dedicated background workers: preempt Background runs
             while any UI or LastEffort work is queued or running, and start no Background
             work until those lanes are idle.
+        interrupt_warning: Seconds an interrupted run may go on before the executor logs
+            a ``task_interrupt_ignored`` warning naming the task (repeated at that
+            interval while the run goes on); ``None`` turns the warning off. A sync compute
+            that never polls ``is_interrupted()``, or a coroutine that swallows its
+            cancellation, cannot be stopped: this makes it visible.
 
     Raises:
         ConfigError: A count, capacity or grace is out of range.
@@ -58,6 +63,7 @@ class WorkerConfig:
     resource_factory: ResourceFactory | None = None
     interrupt_grace: float = 0.0
     preempt_background: bool = False
+    interrupt_warning: float | None = 5.0
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -86,6 +92,12 @@ class WorkerConfig:
             raise ConfigError(f"interrupt_grace cannot be negative, got {grace}")
         if math.isnan(grace):
             raise ConfigError("interrupt_grace must be a number of seconds, got nan")
+        warning = self.interrupt_warning
+        if warning is not None:
+            if not isinstance(warning, int | float) or isinstance(warning, bool):
+                raise TypeError(f"interrupt_warning must be seconds or None, got {warning!r}")
+            if not warning > 0:
+                raise ConfigError(f"interrupt_warning must be > 0 seconds or None, got {warning}")
         if self.resource_factory is not None and not callable(self.resource_factory):
             raise TypeError(
                 f"resource_factory must be callable as (worker_id, worker_type), "

@@ -114,6 +114,7 @@ class TaskExecutor:
         self._shutdown_task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self._worker_of_task: dict[asyncio.Task[None], Worker] = {}
         self._limiter = anyio.CapacityLimiter(config.total_workers)
         self._lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
@@ -225,6 +226,7 @@ class TaskExecutor:
             loop.create_task(worker.run(), name=f"microscheduler-worker-{worker.worker_id}")
             for worker in self._workers
         ]
+        self._worker_of_task = dict(zip(self._worker_tasks, self._workers, strict=True))
         self._state = _State.RUNNING
         self._log.info(
             "executor_started",
@@ -303,6 +305,7 @@ class TaskExecutor:
             group.wake_all()
         results = await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         self._worker_tasks = []
+        self._worker_of_task = {}
         error: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
@@ -381,8 +384,26 @@ class TaskExecutor:
         Cancelling the caller withdraws the task if it is still queued, or cancels its run;
         it is never rerun and the cancellation propagates.
         """
+        if self._worker_of_task:
+            self._refuse_self_deadlock(task, priority)
         handle = await self.submit(task, priority, timeout=timeout)
         return await handle
+
+    def _refuse_self_deadlock(self, task: Task[Any], priority: Priority | None) -> None:
+        """Refuse ``execute`` from a compute whose own worker is the only one that could run
+        the new task: that worker would wait for itself forever."""
+        current = asyncio.current_task()
+        worker = self._worker_of_task.get(current) if current is not None else None
+        if worker is None:
+            return
+        lane = self._lane_for(task, priority)
+        if all(other is worker for other in self._workers if lane in other.lanes):
+            running = worker.current.name if worker.current is not None else "?"
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside task {running!r} would deadlock: its "
+                f"worker {worker.worker_id} is the only one serving the {lane.priority} lane; "
+                f"use submit() without awaiting the handle in the compute, or add workers"
+            )
 
     async def submit(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
@@ -496,6 +517,11 @@ class TaskExecutor:
         if current is not None and (current != "preempted" or reason == "preempted"):
             return
         ctx._signal(reason)
+        warn_after = self._config.interrupt_warning
+        if current is None and warn_after is not None:
+            ctx._add_timer(
+                self._loop.call_later(warn_after, self._warn_unended, handle, ctx, warn_after)
+            )
         if reason == "preempted":
             self._counters.preempted += 1
             if self._debug:
@@ -510,6 +536,23 @@ class TaskExecutor:
                 ctx._add_timer(self._loop.call_later(grace, scope.cancel))
                 return
         scope.cancel()
+
+    def _warn_unended(self, handle: TaskHandle[Any], ctx: InterruptContext, waited: float) -> None:
+        """An interrupted run is still going: say so, and keep saying so while it does."""
+        if not ctx._active:
+            return
+        self._log.warning(
+            "task_interrupt_ignored",
+            task=handle.name,
+            priority=str(handle._priority),
+            attempt=ctx._attempt,
+            reason=ctx._reason,
+            waited_s=round(waited, 3),
+            sync=not handle._task.is_async,
+        )
+        step = self._config.interrupt_warning
+        assert step is not None
+        ctx._add_timer(self._loop.call_later(step, self._warn_unended, handle, ctx, waited + step))
 
     def _abandon_run(self, handle: TaskHandle[Any]) -> None:
         """The worker running ``handle`` is being cancelled: end the execution."""

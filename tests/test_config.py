@@ -71,6 +71,13 @@ class TestBuffersAndGrace:
         with pytest.raises(ConfigError, match=r"^interrupt_grace cannot be negative, got -0.5$"):
             WorkerConfig(interrupt_grace=-0.5)
 
+    @pytest.mark.parametrize("value", [0, -1.0])
+    def test_interrupt_warning_must_be_positive(self, value: float) -> None:
+        """interrupt_warning is a positive number of seconds, or None to turn it off."""
+        with pytest.raises(ConfigError, match="interrupt_warning must be > 0 seconds or None"):
+            WorkerConfig(interrupt_warning=value)
+        assert WorkerConfig(interrupt_warning=None).interrupt_warning is None
+
     def test_defaults(self) -> None:
         """Defaults are those of the SPEC."""
         config = WorkerConfig()
