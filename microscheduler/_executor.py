@@ -386,8 +386,15 @@ class TaskExecutor:
         """
         if self._worker_of_task:
             self._refuse_self_deadlock(task, priority)
-        handle = await self.submit(task, priority, timeout=timeout)
-        return await handle
+        handle = self._enqueue_if_room(task, priority, timeout)
+        if handle is None:
+            handle = await self.submit(task, priority, timeout=timeout)
+        try:
+            return await handle._future
+        except asyncio.CancelledError:
+            if handle._future.cancelled():
+                self._abandon(handle)
+            raise
 
     def _refuse_self_deadlock(self, task: Task[Any], priority: Priority | None) -> None:
         """Refuse ``execute`` from a compute whose own worker is the only one that could run
@@ -419,6 +426,13 @@ class TaskExecutor:
             await lane.wait_for_room()
             lane = self._lane_for(task, priority)  # the executor may have shut down
         return self._enqueue(task, lane, timeout)
+
+    def _enqueue_if_room(
+        self, task: Task[T], priority: Priority | None, timeout: float | None
+    ) -> TaskHandle[T] | None:
+        lane = self._lane_for(task, priority)
+        timeout = check_timeout(timeout)
+        return None if lane.full() else self._enqueue(task, lane, timeout)
 
     def submit_nowait(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None

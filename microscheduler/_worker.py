@@ -94,29 +94,45 @@ class Worker:
         return None
 
     async def run(self) -> None:
-        """Take and run tasks until the executor shuts down."""
-        executor = self._executor
-        while True:
-            handle = self._take()
-            if handle is None:
-                if executor._cut:
-                    return
-                await self.group.wait()
-                continue
-            if handle._future.done():
-                # Its caller gave up after the handle was taken off the lane; the caller's
-                # own withdrawal will find it retired.
-                executor._retire(handle, "cancelled")
-                continue
-            await self._run_one(handle)
+        """Take and run tasks until the executor shuts down.
 
-    async def _run_one(self, handle: TaskHandle[Any]) -> None:
+        Runs happen inside a cancel scope that the worker keeps open across runs, so an
+        uninterrupted run costs no scope of its own. Interrupting a run cancels that scope;
+        the worker then leaves it (the scope swallows only its own cancellation) and opens
+        a fresh one before it takes anything else.
+        """
+        while not await self._serve_in_one_scope():
+            pass
+
+    async def _serve_in_one_scope(self) -> bool:
+        """Serve tasks until a run is interrupted (False) or the executor is cut off (True)."""
+        executor = self._executor
+        with anyio.CancelScope() as scope:
+            while True:
+                handle = self._take()
+                if handle is None:
+                    if executor._cut:
+                        return True
+                    await self.group.wait()
+                    continue
+                if handle._future.done():
+                    # Its caller gave up after the handle was taken off the lane (in the
+                    # same loop step); its own withdrawal will find it retired.
+                    executor._retire(handle, "cancelled")
+                    continue
+                await self._run_one(handle, scope)
+                if scope.cancel_called:
+                    # The run was interrupted but ended before the cancellation reached
+                    # it: this scope is spent, and the next run needs a fresh one.
+                    return False
+        return False
+
+    async def _run_one(self, handle: TaskHandle[Any], scope: anyio.CancelScope) -> None:
         executor = self._executor
         loop = executor._loop
         task = handle._task
         handle._attempt += 1
         ctx = InterruptContext(handle, handle._attempt)
-        scope = anyio.CancelScope()
         handle._ctx = ctx
         handle._scope = scope
         handle._phase = RUNNING
@@ -134,6 +150,7 @@ class Worker:
                 wait_ms=round((started - handle._queued_at) * 1000.0, 3),
             )
         outcome = RunOutcome()
+        abandoned = False
         try:
             if handle._snapshot is not None:
                 try:
@@ -147,41 +164,38 @@ class Worker:
                 ctx._add_timer(
                     loop.call_later(task.timeout, executor._interrupt, handle, "timeout")
                 )
-            with scope:
-                try:
-                    if task.is_async:
-                        result = await task.compute(self.resource, handle._state, ctx)
-                    else:
-                        result = await anyio.to_thread.run_sync(
-                            task.compute,
-                            self.resource,
-                            handle._state,
-                            ctx,
-                            limiter=executor._limiter,
-                        )
-                        if inspect.isawaitable(result):
-                            result = await result
-                    outcome.result = result
-                    outcome.ok = True
-                except asyncio.CancelledError:
-                    if scope.cancel_called or _cancelling():
-                        raise
-                    # The compute raised CancelledError of its own accord (e.g. it awaited
-                    # something that was cancelled); its caller sees a cancellation.
-                    outcome.self_cancelled = True
-                except Exception as exc:
-                    outcome.error = exc
-        except BaseException:
-            # The worker task itself is being cancelled (the loop is closing, or shutdown
-            # was cancelled): the run is over and its caller must still get an outcome.
-            ctx._end()
-            self._release(handle)
-            executor._abandon_run(handle)
+            if task.is_async:
+                result = await task.compute(self.resource, handle._state, ctx)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    task.compute, self.resource, handle._state, ctx, limiter=executor._limiter
+                )
+                if inspect.isawaitable(result):
+                    result = await result
+            outcome.result = result
+            outcome.ok = True
+        except asyncio.CancelledError:
+            if scope.cancel_called:
+                raise  # the interrupt: finished below, swallowed by the worker's scope
+            if _cancelling():
+                # The worker task itself is being cancelled (the loop is closing): the run
+                # is over and its caller must still get an outcome.
+                abandoned = True
+                raise
+            # The compute raised CancelledError of its own accord (e.g. it awaited
+            # something that was cancelled); its caller sees a cancellation.
+            outcome.self_cancelled = True
+        except Exception as exc:
+            outcome.error = exc
+        except BaseException:  # KeyboardInterrupt, SystemExit: let them stop the loop
+            abandoned = True
             raise
         finally:
-            if ctx._active:
-                ctx._end()
-                self._release(handle)
+            ctx._end()
+            self._release(handle)
+            if abandoned:
+                executor._abandon_run(handle)
+            else:
                 executor._finish_run(self, handle, ctx, outcome, started)
 
     def _release(self, handle: TaskHandle[Any]) -> None:
