@@ -148,6 +148,21 @@ class TestHandleCancel:
         await single.execute(task(const(None)))
         assert gate.reasons == ["cancelled"]
 
+    async def test_cancelling_a_coroutine_awaiting_the_handle(self, single: TaskExecutor) -> None:
+        """As with an asyncio.Task, cancelling a coroutine that awaits a handle cancels the
+        execution: a running one is interrupted with reason "cancelled"."""
+        gate = Gate()
+        handle = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        waiter = asyncio.create_task(asyncio.wait_for(handle, timeout=None))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await single.execute(task(const(None)))
+        assert gate.reasons == ["cancelled"]
+        assert handle.status is TaskStatus.CANCELLED
+
     async def test_cancel_after_completion_is_a_no_op(self, single: TaskExecutor) -> None:
         """cancel() on a finished handle returns False and keeps the result."""
         handle = single.submit_nowait(task(const(5)))
