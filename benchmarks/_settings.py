@@ -13,7 +13,7 @@ class Settings:
         quick: True for the CI smoke run (under a minute), False for the full run.
         sizes: the N of the overhead, bulk and scale benchmarks, smallest first.
         workers: the K of the overhead and bulk benchmarks.
-        rounds: interleaved rounds per N (the same index as ``sizes``).
+        rounds: interleaved rounds (every variant at every N runs once per round).
         peers_up_to: the aiojobs and bare ``create_task`` peers run only for N up to this
             (they are context, not targets, and would double the full run's time).
         latency_samples: UI submits measured per variant in the preemption benchmark.
@@ -27,7 +27,7 @@ class Settings:
     quick: bool
     sizes: tuple[int, ...]
     workers: tuple[int, ...]
-    rounds: tuple[int, ...]
+    rounds: int
     peers_up_to: int
     latency_samples: int
     memory_tasks: int
@@ -41,10 +41,10 @@ QUICK = Settings(
     quick=True,
     sizes=(1_000, 10_000),
     workers=(1, 4),
-    rounds=(3, 2),
-    peers_up_to=10_000,
+    rounds=3,
+    peers_up_to=1_000,
     latency_samples=200,
-    memory_tasks=20_000,
+    memory_tasks=10_000,
     memory_repeats=1,
     resume_steps=200,
     resume_preemptions=(5,),
@@ -54,10 +54,10 @@ FULL = Settings(
     quick=False,
     sizes=(10_000, 100_000),
     workers=(1, 4, 16),
-    rounds=(7, 3),
+    rounds=4,
     peers_up_to=10_000,
-    latency_samples=2_000,
-    memory_tasks=100_000,
+    latency_samples=1_000,
+    memory_tasks=50_000,
     memory_repeats=3,
     resume_steps=1_000,
     resume_preemptions=(1, 5, 20),

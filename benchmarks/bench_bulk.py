@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 from . import _library as lib
-from ._harness import Row, Variant, interleave, run
+from ._harness import Row, Variant
 from ._settings import Settings
 from .baselines import PriorityPool, _call, aiojobs_scheduler
-from .bench_overhead import make_row, noop
+from .bench_overhead import measure_sizes, noop
 
 TARGET = 2.0
 
@@ -70,10 +69,4 @@ def variants(n: int, workers: int, *, peers: bool = True) -> dict[str, Variant]:
 
 def measure(settings: Settings, loop: str) -> list[Row]:
     """Run the bulk benchmark for every (N, K) of ``settings`` on ``loop``."""
-    rows = []
-    for n, rounds in zip(settings.sizes, settings.rounds, strict=True):
-        for workers in settings.workers:
-            chosen = variants(n, workers, peers=n <= settings.peers_up_to)
-            samples = run(loop, partial(interleave, chosen, rounds))
-            rows.append(make_row("bulk", n, workers, loop, samples, TARGET))
-    return rows
+    return measure_sizes("bulk", variants, settings, loop, TARGET)

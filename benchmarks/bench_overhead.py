@@ -68,12 +68,37 @@ def variants(n: int, workers: int, *, peers: bool = True) -> dict[str, Variant]:
 
 def measure(settings: Settings, loop: str) -> list[Row]:
     """Run the overhead benchmark for every (N, K) of ``settings`` on ``loop``."""
+    return measure_sizes("overhead", variants, settings, loop, TARGET)
+
+
+def measure_sizes(
+    benchmark: str,
+    make_variants: Callable[..., dict[str, Variant]],
+    settings: Settings,
+    loop: str,
+    target: float,
+) -> list[Row]:
+    """One row per (N, K); for each K, every variant at every N runs in the same rounds.
+
+    Interleaving the sizes as well as the variants keeps the scale benchmark's growth
+    figures (largest N over smallest N) from comparing two different minutes of a noisy
+    machine.
+    """
     rows = []
-    for n, rounds in zip(settings.sizes, settings.rounds, strict=True):
-        for workers in settings.workers:
-            chosen = variants(n, workers, peers=n <= settings.peers_up_to)
-            samples = run(loop, partial(interleave, chosen, rounds))
-            rows.append(make_row("overhead", n, workers, loop, samples, TARGET))
+    for workers in settings.workers:
+        chosen: dict[str, Variant] = {}
+        for n in settings.sizes:
+            found = make_variants(n, workers, peers=n <= settings.peers_up_to)
+            chosen.update({f"{name}|{n}": variant for name, variant in found.items()})
+        samples = run(loop, partial(interleave, chosen, settings.rounds))
+        for n in settings.sizes:
+            mine = {
+                key.rsplit("|", 1)[0]: values
+                for key, values in samples.items()
+                if key.endswith(f"|{n}")
+            }
+            rows.append(make_row(benchmark, n, workers, loop, mine, target))
+    rows.sort(key=lambda row: (row.detail["n"], row.detail["workers"]))
     return rows
 
 

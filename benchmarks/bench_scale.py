@@ -9,7 +9,7 @@ it. SPEC §6 target: library growth <= baseline growth x 1.2, i.e. ratio <= 1.2.
 
 from __future__ import annotations
 
-from ._harness import Row, ratio
+from ._harness import Row, median, ratio
 
 TARGET = 1.2
 
@@ -25,6 +25,7 @@ def derive(overhead_rows: list[Row]) -> list[Row]:
             continue
         found.sort(key=lambda r: r.detail["n"])
         small, large = found[0], found[-1]
+        paired = _paired_growth_ratios(small, large)
         lib_growth = ratio(large.library, small.library)
         base_growth = ratio(large.baseline, small.baseline)
         rows.append(
@@ -43,7 +44,23 @@ def derive(overhead_rows: list[Row]) -> list[Row]:
                     "large_n": large.detail["n"],
                     "library_s_per_task": [small.library, large.library],
                     "baseline_s_per_task": [small.baseline, large.baseline],
+                    "paired_round_ratios": paired,
+                    "paired_round_ratio_median": median(paired) if paired else None,
                 },
             )
         )
     return rows
+
+
+def _paired_growth_ratios(small: Row, large: Row) -> list[float]:
+    """Per round r: (library large_r / small_r) / (baseline large_r / small_r).
+
+    The sizes run in the same rounds, so round r of each was measured in the same stretch
+    of time; the median of these is less sensitive to a slow minute than the row's ratio.
+    """
+    a = small.detail.get("samples_s_per_task", {})
+    b = large.detail.get("samples_s_per_task", {})
+    if "library" not in a or "library" not in b:
+        return []
+    rounds = zip(a["library"], b["library"], a["pool (a)"], b["pool (a)"], strict=True)
+    return [(ls / lb_small) / (bl / bs) for lb_small, ls, bs, bl in rounds]
