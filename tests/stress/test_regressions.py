@@ -1,0 +1,106 @@
+"""Minimal reproductions of core bugs found by the stress tests and the soak run.
+
+Each test is marked ``xfail(strict=True)`` while the bug is open, so it documents the bug
+now and fails (XPASS) as soon as the fix lands: then drop its marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from _helpers import Gate, settle, task
+
+from microscheduler import InterruptContext, TaskExecutor, TaskHandle, TaskStatus
+
+
+async def _await(handle: TaskHandle[Any]) -> Any:
+    return await handle
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: a caller cancelled as its run returns is counted completed, not cancelled",
+)
+async def test_caller_cancelled_as_run_returns_counts_as_cancelled(single: TaskExecutor) -> None:
+    """A caller cancelled in the loop iteration its run returns in gets CancelledError and
+    its handle says CANCELLED, so the statistics count the execution as cancelled too."""
+    gate = Gate()
+    handle = await single.submit(task(gate))
+    waiter = asyncio.create_task(_await(handle))
+    await gate.started.wait()
+    gate.release.set()  # the run returns in the next iteration, before the waiter wakes
+    waiter.cancel()  # cancels the handle's future at once; the waiter wakes after the run
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await settle()
+    stats = single.statistics()
+    assert handle.status is TaskStatus.CANCELLED
+    assert (stats.completed, stats.cancelled) == (0, 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: handle.cancel() outside a running loop raises and leaves the run going",
+)
+def test_handle_cancel_while_the_loop_is_not_running() -> None:
+    """handle.cancel() called while the loop is paused between run_until_complete calls
+    (as asyncio.Task.cancel() may be) cancels the run once the loop runs again."""
+    loop = asyncio.new_event_loop()
+    executor = TaskExecutor(1)
+    gate = Gate()
+
+    async def start() -> TaskHandle[Any]:
+        await executor.start()
+        handle = executor.submit_nowait(task(gate))
+        await gate.started.wait()
+        return handle
+
+    try:
+        handle = loop.run_until_complete(start())
+        assert handle.cancel() is True  # raises RuntimeError("no running event loop")
+        loop.run_until_complete(settle())
+        assert gate.reasons == ["cancelled"]
+        assert executor.statistics().running == 0
+    finally:
+        gate.release.set()  # today the run was never cancelled: let it end by itself
+        loop.run_until_complete(executor.shutdown())
+        loop.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: a handle cancelled after Task.timeout fired is counted timed_out",
+)
+async def test_handle_cancelled_after_task_timeout_counts_as_cancelled(
+    single: TaskExecutor,
+) -> None:
+    """A handle cancelled while its timed-out run is still winding down (a sync compute
+    whose thread has not returned yet) ends CANCELLED, and is counted as cancelled."""
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+    release = threading.Event()
+    contexts: list[InterruptContext] = []
+
+    def compute(resource: object, state: object, ctx: InterruptContext) -> str:
+        contexts.append(ctx)
+        loop.call_soon_threadsafe(started.set)
+        release.wait()
+        return "late"
+
+    handle = single.submit_nowait(task(compute, timeout=0.0))
+    try:
+        await started.wait()
+        await contexts[0].wait()
+        assert contexts[0].reason == "timeout"
+        assert handle.cancel() is True
+    finally:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await handle
+    await single.shutdown(drain=True)
+    stats = single.statistics()
+    assert handle.status is TaskStatus.CANCELLED
+    assert (stats.timed_out, stats.cancelled) == (0, 1)
