@@ -105,8 +105,9 @@ def ratio(library: float | None, baseline: float | None) -> float | None:
 class Row:
     """One line of the results table, and one object of the JSON output.
 
-    ``library`` and ``baseline`` are in ``unit``; ``ratio`` is library/baseline (or, for
-    rows whose target is about something else, the figure the target applies to);
+    ``library`` and ``baseline`` are in ``unit`` (medians, or percentiles for latency);
+    ``ratio`` is library/baseline — for timed rounds the median of the per-round ratios,
+    which can differ a little from the ratio of the two medians shown;
     ``target`` is the SPEC §6 bound on ``ratio`` (None when the row is informational).
     """
 
