@@ -584,6 +584,11 @@ class TaskExecutor:
         """Apply the rules of SPEC §3 to a run that has fully ended."""
         future = handle._future
         reason = ctx._reason
+        if future.cancelled():
+            # The caller gave up, perhaps in the very loop step the run ended, or while a
+            # timed-out run was still winding down: its cancellation is the outcome.
+            self._retire(handle, "cancelled")
+            return
         if reason is None or (reason == "preempted" and ctx._no_reschedule):
             if outcome.ok:
                 if not future.done():
@@ -611,9 +616,7 @@ class TaskExecutor:
                     )
                 self._retire(handle, "failed")
         elif reason == "preempted":
-            if future.done():
-                self._retire(handle, "cancelled")
-            elif self._cut:
+            if self._cut:
                 self._reject_shutdown(handle)
                 self._retire(handle, "cancelled")
             else:

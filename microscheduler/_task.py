@@ -301,7 +301,14 @@ class TaskHandle(Generic[T_co]):
         """
         if not self._future.cancel():
             return False
-        self._executor._abandon(self)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # Called while the executor's loop is paused (as Task.cancel() may be): the run
+            # is interrupted as soon as the loop runs again.
+            self._future.get_loop().call_soon(self._executor._abandon, self)
+        else:
+            self._executor._abandon(self)
         return True
 
     def __await__(self) -> Generator[Any, None, T_co]:

@@ -1,7 +1,7 @@
 """Minimal reproductions of core bugs found by the stress tests and the soak run.
 
-Each test is marked ``xfail(strict=True)`` while the bug is open, so it documents the bug
-now and fails (XPASS) as soon as the fix lands: then drop its marker.
+Each test was marked ``xfail(strict=True)`` while its bug was open; the markers went with
+the fixes, so these now guard against the bugs coming back.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ async def _await(handle: TaskHandle[Any]) -> Any:
     return await handle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a caller cancelled as its run returns is counted completed, not cancelled",
-)
 async def test_caller_cancelled_as_run_returns_counts_as_cancelled(single: TaskExecutor) -> None:
     """A caller cancelled in the loop iteration its run returns in gets CancelledError and
     its handle says CANCELLED, so the statistics count the execution as cancelled too."""
@@ -41,10 +37,6 @@ async def test_caller_cancelled_as_run_returns_counts_as_cancelled(single: TaskE
     assert (stats.completed, stats.cancelled) == (0, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: handle.cancel() outside a running loop raises and leaves the run going",
-)
 def test_handle_cancel_while_the_loop_is_not_running() -> None:
     """handle.cancel() called while the loop is paused between run_until_complete calls
     (as asyncio.Task.cancel() may be) cancels the run once the loop runs again."""
@@ -70,10 +62,6 @@ def test_handle_cancel_while_the_loop_is_not_running() -> None:
         loop.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a handle cancelled after Task.timeout fired is counted timed_out",
-)
 async def test_handle_cancelled_after_task_timeout_counts_as_cancelled(
     single: TaskExecutor,
 ) -> None:
