@@ -63,7 +63,7 @@ def _worker_thread_call() -> tuple[type[threading.Thread], object, int] | None:
     return None  # pragma: no cover
 
 
-def _busy_worker_threads() -> list[str]:
+def _busy_worker_threads() -> dict[tuple[int, str], str]:
     """Describe every anyio worker thread that is running a function right now.
 
     An idle anyio worker thread waits in ``queue.get()``; one that runs a function (a sync
@@ -71,10 +71,10 @@ def _busy_worker_threads() -> list[str]:
     """
     found = _worker_thread_call()
     if found is None:  # pragma: no cover
-        return []
+        return {}
     worker_class, run_code, call_line = found
     frames = sys._current_frames()
-    busy = []
+    busy = {}
     for thread in threading.enumerate():
         if not isinstance(thread, worker_class):
             continue
@@ -85,12 +85,15 @@ def _busy_worker_threads() -> list[str]:
         if frame is not None and frame.f_lineno == call_line:
             what = "a function" if callee is None else callee.f_code.co_qualname
             where = "" if callee is None else f" ({callee.f_code.co_filename}:{callee.f_lineno})"
-            busy.append(f"{thread.name} {thread.ident} is still running {what}{where}")
+            busy[thread.ident or 0, what] = (
+                f"{thread.name} {thread.ident} is still running {what}{where}"
+            )
     return busy
 
 
 # A leaked task is reported by the test that leaked it only, not again by every later test.
 _reported: weakref.WeakSet[asyncio.Task[object]] = weakref.WeakSet()
+_reported_threads: set[tuple[int, str]] = set()
 
 
 @pytest.fixture(autouse=True)
@@ -109,9 +112,10 @@ def _no_leftover_executor_work(request: pytest.FixtureRequest) -> Iterator[None]
     yield
     tasks = [task for task in _pending_executor_tasks() if task not in _reported]
     _reported.update(tasks)
-    busy = _busy_worker_threads()
+    busy = {k: v for k, v in _busy_worker_threads().items() if k not in _reported_threads}
+    _reported_threads.update(busy)
     problems = [f"asyncio task {task.get_name()!r} is still pending: {task!r}" for task in tasks]
-    problems += busy
+    problems += busy.values()
     if problems:
         pytest.fail("executor work left behind by this test:\n  " + "\n  ".join(problems))
 
