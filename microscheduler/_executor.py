@@ -584,10 +584,11 @@ class TaskExecutor:
         """Apply the rules of SPEC §3 to a run that has fully ended."""
         future = handle._future
         reason = ctx._reason
-        if future.cancelled():
-            # The caller gave up, perhaps in the very loop step the run ended, or while a
-            # timed-out run was still winding down: its cancellation is the outcome.
-            self._retire(handle, "cancelled")
+        if future.done():
+            # The caller already has its outcome — it gave up, or its execute(timeout=)
+            # expired (only _expire settles a running execution early) — perhaps in the
+            # very loop step the run ended, or while the run was winding down.
+            self._retire(handle, "cancelled" if future.cancelled() else "timed_out")
             return
         if reason is None or (reason == "preempted" and ctx._no_reschedule):
             if outcome.ok:

@@ -105,10 +105,6 @@ class ManualClockLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: execute(timeout=) expiring during a shutdown is counted cancelled",
-)
 def test_call_timeout_expiring_during_shutdown_counts_as_timed_out() -> None:
     """A call whose execute(timeout=) expires while a shutdown is winding its run down gets
     TimeoutError, so its execution is counted in timed_out, not cancelled."""
