@@ -600,10 +600,6 @@ class ExecutorMachine(RuleBasedStateMachine):
                 unsure += call.spec.via == "execute"
             elif call.outcome == "cancelled" and call.caller_cancelled:
                 unsure += 1  # maybe never admitted, maybe ended otherwise
-            elif call.outcome == "timeout" and era.shutdown_started:
-                # Known core bug: execute(timeout=) expiring while a shutdown winds the run
-                # down is counted cancelled (test_regressions.py); exact once it is fixed.
-                unsure += 1
             else:
                 sure[BUCKET[call.outcome]] += 1
         assert s.submitted == s.completed + s.failed + s.cancelled + s.timed_out, s
