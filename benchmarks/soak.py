@@ -15,8 +15,9 @@ It reports throughput, the outcome of every call, whether the executors' statist
 and match those outcomes, and the process's resident memory (``VmRSS``) sampled over time.
 It fails (exit status 1) if a call got an outcome its kind does not allow, if the counts do
 not add up, or if memory is not flat after warm-up: the last sample must stay within 10% +
-8 MiB of the first sample taken after warm-up. ``--seconds`` bounds the run: admission stops
-when it is reached, and the memory check then uses what was sampled.
+8 MiB of the first sample taken after warm-up. ``--seconds`` bounds the run: each phase
+stops admitting tasks when its share of that time is up, and warm-up then ends after 10% of
+it.
 
 This is a script, not a test: it takes minutes, and its figures are for people to read.
 """
@@ -51,7 +52,7 @@ from microscheduler import (
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
-WARMUP_SHARE = 0.10  # memory is expected to be flat once this share of tasks is done
+WARMUP_SHARE = 0.10  # memory should be flat once this share of tasks (or of --seconds) is done
 RSS_SLACK_RATIO = 0.10
 RSS_SLACK_KIB = 8 * 1024
 
@@ -329,12 +330,15 @@ class Soak:
             await asyncio.sleep(self.sample_interval)
             self.sample()
 
-    def out_of_time(self) -> bool:
-        if time.monotonic() - self.started >= self.seconds:
+    def out_of_time(self, deadline: float) -> bool:
+        if time.monotonic() >= deadline:
             self.stopped_early = True
-        return self.stopped_early
+            return True
+        return False
 
-    async def run_phase(self, phase: Phase, count: int, logger: Any) -> PhaseReport:
+    async def run_phase(
+        self, phase: Phase, count: int, deadline: float, logger: Any
+    ) -> PhaseReport:
         report = PhaseReport(phase.name)
         rng = random.Random(f"{self.seed}-{phase.name}")
         executor = TaskExecutor.from_config(phase.config, logger=logger)
@@ -343,7 +347,7 @@ class Soak:
 
         async def caller() -> None:
             nonlocal issued
-            while issued < count and not self.out_of_time():
+            while issued < count and not self.out_of_time(deadline):
                 issued += 1
                 kind = rng.choices(_KIND_NAMES, _KIND_WEIGHTS)[0]
                 outcome, right = await one_call(executor, rng, kind)
@@ -410,9 +414,14 @@ async def soak(args: argparse.Namespace) -> int:
     remaining = args.tasks
     try:
         for i, phase in enumerate(PHASES):
-            count = remaining if i == len(PHASES) - 1 else round(args.tasks * phase.share)
+            last = i == len(PHASES) - 1
+            count = remaining if last else round(args.tasks * phase.share)
             remaining -= count
-            reports.append(await run.run_phase(phase, count, logger))
+            # Each phase gets its share of --seconds (the last one whatever is left).
+            deadline = run.started + args.seconds
+            if not last:
+                deadline = min(deadline, time.monotonic() + args.seconds * phase.share)
+            reports.append(await run.run_phase(phase, count, deadline, logger))
             run.sample()
     finally:
         sampler.cancel()
@@ -454,10 +463,22 @@ def print_report(run: Soak, reports: list[PhaseReport], elapsed: float) -> int:
         lines.append(f"    counts add up and match the calls' outcomes: {verdict}")
         problems += [f"{report.name}: {p}" for p in report.problems]
     lines.append("  all outcomes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(total.items())))
+    lines.append(
+        "  (cancelled late/X: the caller was cancelled after its execution ended with X, which"
+        " the statistics count; cancelled/run had returned: cancelled in the loop step its"
+        " run returned, counted as cancelled)"
+    )
     lines.append("  RSS over time (elapsed s, tasks done, VmRSS):")
     for at, done, kib in run.samples:
         lines.append(f"    {at:7.1f}s {done:>10,} {_fmt_kib(kib):>11}")
-    warm = next((s for s in run.samples if s[1] >= run.total * WARMUP_SHARE and s[1] > 0), None)
+    warm = next(
+        (
+            s
+            for s in run.samples
+            if s[1] > 0 and (s[1] >= run.total * WARMUP_SHARE or s[0] >= run.seconds * WARMUP_SHARE)
+        ),
+        None,
+    )
     last = run.samples[-1]
     if warm is None or warm is last:
         lines.append("  RSS flat after warm-up: not enough samples after warm-up to tell")
