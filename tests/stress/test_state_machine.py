@@ -43,6 +43,7 @@ from microscheduler import (
     ExecutorShutdownError,
     InterruptContext,
     Priority,
+    QueueFullError,
     StateRestoreError,
     Task,
     TaskExecutor,
@@ -104,18 +105,20 @@ class Spec:
 
 specs = st.builds(
     Spec,
-    priority=st.sampled_from(Priority),
+    priority=st.sampled_from(
+        [Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND] * 2 + [Priority.BACKGROUND]
+    ),
     kind=st.sampled_from(
         ["steps", "steps", "raises", "stubborn", "stubborn", "sync", "unrestorable"]
     ),
-    steps=st.integers(0, 6),
+    steps=st.integers(0, 10),
     checkpoint=st.booleans(),
     polite=st.booleans(),
     stubborn=st.sampled_from(["reraise", "return", "continue"]),
     no_reschedule=st.sampled_from([False, False, True]),
     snapshot=st.none() | st.integers(0, 3),
-    task_timeout=st.sampled_from([None, None, None, 0.0, NEVER]),
-    call_timeout=st.sampled_from([None, None, None, 0.0, NEVER]),
+    task_timeout=st.sampled_from([None] * 5 + [0.0, NEVER]),
+    call_timeout=st.sampled_from([None] * 5 + [0.0, NEVER]),
     via=st.sampled_from(["execute", "submit", "submit_nowait"]),
 )
 
@@ -161,6 +164,8 @@ def classify(exc: BaseException) -> str:
         return "restore"
     if isinstance(exc, TaskInterruptedError):
         return "interrupted"
+    if isinstance(exc, QueueFullError):
+        return "full"
     return f"unexpected {exc!r}"
 
 
@@ -182,6 +187,7 @@ class Era:
 
     executor: TaskExecutor
     shutdown_started: bool = False
+    refused: int = 0  # calls made after its shutdown began
     shutdown_task: asyncio.Task[None] | None = None
 
 
@@ -366,9 +372,17 @@ class ExecutorMachine(RuleBasedStateMachine):
 
     # -- rules ---------------------------------------------------------------------------
 
-    @rule(spec=specs)
-    def submit(self, spec: Spec) -> None:
-        """Submit a call; its caller runs from the next loop iteration on."""
+    @rule(spec=specs, spin=st.integers(0, 4))
+    def submit(self, spec: Spec, spin: int) -> None:
+        """Submit a call, then let the loop run ``spin`` more iterations.
+
+        Once one call has been refused by a shut-down executor, the next one goes to a
+        fresh executor, so that most of a program runs on a live one.
+        """
+        if self.era.refused and len(self.eras) < 5:
+            self.replace_executor()
+        if self.era.shutdown_started:
+            self.era.refused += 1
         state = Unrestorable() if spec.kind == "unrestorable" else Counter()
         call = Call(len(self.calls), spec, len(self.eras) - 1, state)
         call.saved = spec.snapshot
@@ -379,10 +393,12 @@ class ExecutorMachine(RuleBasedStateMachine):
             if spec.via == "submit_nowait":
                 try:
                     call.handle = self.era.executor.submit_nowait(task, timeout=spec.call_timeout)
-                except ExecutorShutdownError as exc:
+                except (ExecutorShutdownError, QueueFullError) as exc:
                     self.record(call, classify(exc))
                     return
             call.caller = asyncio.create_task(self.caller(call, task))
+            for _ in range(spin):
+                await asyncio.sleep(0)
 
         self.run(admit())
 
@@ -432,9 +448,14 @@ class ExecutorMachine(RuleBasedStateMachine):
         self.run(cancel())
 
     @precondition(lambda self: not self.era.shutdown_started)
-    @rule(drain=st.booleans(), wait=st.booleans())
-    def shutdown(self, drain: bool, wait: bool) -> None:
-        """Shut the executor down, draining or not, waiting for it or not."""
+    @rule(drain=st.booleans(), wait=st.booleans(), dice=st.integers(0, 1))
+    def shutdown(self, drain: bool, wait: bool, dice: int) -> None:
+        """Shut the executor down, draining or not, waiting for it or not.
+
+        Only one draw in two does, so that most of a program runs on a live executor.
+        """
+        if dice:
+            return
         era = self.era
         era.shutdown_started = True
         era.shutdown_task = self.loop.create_task(era.executor.shutdown(drain=drain))
@@ -448,7 +469,7 @@ class ExecutorMachine(RuleBasedStateMachine):
         task = self.loop.create_task(self.era.executor.shutdown(drain=drain))
         self.run(self.finish(task, "second shutdown"))
 
-    @precondition(lambda self: self.era.shutdown_started and len(self.eras) < 3)
+    @precondition(lambda self: self.era.shutdown_started and len(self.eras) < 5)
     @rule()
     def replace_executor(self) -> None:
         """Finish the shutdown and start a fresh executor of the same configuration."""
@@ -510,6 +531,8 @@ class ExecutorMachine(RuleBasedStateMachine):
             allowed.add("cancelled")
         if era.shutdown_started:
             allowed.add("shutdown")
+        if spec.via == "submit_nowait" and call.handle is None:
+            allowed.add("full")
         assert outcome in allowed, (call.index, spec, outcome, sorted(allowed))
         if outcome == "result":
             stopped_ok = spec.no_reschedule and call.value == STOPPED
@@ -594,6 +617,8 @@ class ExecutorMachine(RuleBasedStateMachine):
             if call.era != number:
                 continue
             assert call.outcome is not None
+            if call.outcome == "full":
+                continue  # refused at admission: never counted
             if call.outcome == "shutdown" and call.handle is None:
                 # Refused at admission (never counted), or, through execute(), admitted
                 # and then ended by the shutdown (counted as cancelled).
@@ -630,6 +655,10 @@ MACHINES = {
     "single": WorkerConfig(),
     "multi": WorkerConfig(ui_workers=1, background_workers=2),
     "multi_preempt": WorkerConfig(ui_workers=1, background_workers=2, preempt_background=True),
+    # Lanes that fill up: submit() waits for room, submit_nowait() raises QueueFullError.
+    "single_small_lanes": WorkerConfig(
+        ui_queue_buffer_size=1, last_effort_buffer_size=1, background_buffer_size=2
+    ),
     # Preempted runs get all the time they need to return by themselves; only a stronger
     # interrupt (caller, timeout, shutdown) cancels them.
     "single_grace": WorkerConfig(interrupt_grace=NEVER),
