@@ -26,7 +26,7 @@ from ._priority import Priority, WorkerType
 from ._resources import open_resources
 from ._stats import Counters, ExecutorStatistics
 from ._task import Task, TaskHandle, check_priority, check_timeout
-from ._worker import RunOutcome, Worker
+from ._worker import Worker
 
 __all__ = ("TaskExecutor",)
 
@@ -347,6 +347,8 @@ class TaskExecutor:
     def _enqueue(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
         loop = self._loop
         handle = TaskHandle(self, task, lane.priority, loop)
+        if self._debug:
+            handle._queued_at = loop.time()
         lane.push(handle)
         self._counters.submitted += 1
         self._outstanding += 1
@@ -578,12 +580,26 @@ class TaskExecutor:
         worker: Worker,
         handle: TaskHandle[Any],
         ctx: InterruptContext,
-        outcome: RunOutcome,
+        ok: bool,
+        result: Any,
+        error: BaseException | None,
+        self_cancelled: bool,
         started: float,
     ) -> None:
-        """Apply the rules of SPEC §3 to a run that has fully ended."""
+        """Apply the rules of SPEC §3 to a run that has fully ended.
+
+        ``ok`` and ``result`` say the compute returned; else ``error`` is what it raised,
+        ``self_cancelled`` that it raised CancelledError of its own accord, and neither
+        that it was cancelled by its interrupt.
+        """
         future = handle._future
         reason = ctx._reason
+        if ok and reason is None and not future.done():  # the common case, first
+            future.set_result(result)
+            if self._debug:
+                self._log_completed(worker, handle, started)
+            self._retire(handle, "completed")
+            return
         if future.done():
             # The caller already has its outcome — it gave up, or its execute(timeout=)
             # expired (only _expire settles a running execution early) — perhaps in the
@@ -591,17 +607,15 @@ class TaskExecutor:
             self._retire(handle, "cancelled" if future.cancelled() else "timed_out")
             return
         if reason is None or (reason == "preempted" and ctx._no_reschedule):
-            if outcome.ok:
-                if not future.done():
-                    future.set_result(outcome.result)
+            if ok:
+                future.set_result(result)
                 if self._debug:
                     self._log_completed(worker, handle, started)
                 self._retire(handle, "completed")
-            elif outcome.self_cancelled:
+            elif self_cancelled:
                 future.cancel()
                 self._retire(handle, "cancelled")
             else:
-                error = outcome.error
                 if error is None:  # a no_reschedule run cancelled before it returned
                     error = TaskInterruptedError(
                         f"task {handle.name!r} was preempted and asked not to be rescheduled"
@@ -639,7 +653,8 @@ class TaskExecutor:
 
     def _reschedule(self, handle: TaskHandle[Any]) -> None:
         handle._phase = PREEMPTED
-        handle._queued_at = self._loop.time()
+        if self._debug:
+            handle._queued_at = self._loop.time()
         self._lanes[Priority.BACKGROUND].push_rerun(handle)
         self._counters.rescheduled += 1
         if self._debug:

@@ -41,11 +41,11 @@ class Lane:
 
     __slots__ = (
         "_dead",
-        "_heap",
         "_putters",
         "_rerun_seq",
         "_seq",
         "capacity",
+        "heap",
         "new",
         "priority",
         "reruns",
@@ -56,7 +56,7 @@ class Lane:
         self.capacity = capacity
         self.new = 0  # live new entries: these count against capacity
         self.reruns = 0  # live rerun entries: these never do
-        self._heap: list[tuple[int, int, TaskHandle[Any]]] = []
+        self.heap: list[tuple[int, int, TaskHandle[Any]]] = []
         self._seq = itertools.count()
         self._rerun_seq = itertools.count(1)
         self._dead = 0
@@ -71,17 +71,17 @@ class Lane:
 
     def push(self, handle: TaskHandle[Any]) -> None:
         """Queue new work at the tail of the lane."""
-        heapq.heappush(self._heap, (0, next(self._seq), handle))
+        heapq.heappush(self.heap, (0, next(self._seq), handle))
         self.new += 1
 
     def push_rerun(self, handle: TaskHandle[Any]) -> None:
         """Queue a preempted task ahead of all new work and of earlier-preempted tasks."""
-        heapq.heappush(self._heap, (-1, -next(self._rerun_seq), handle))
+        heapq.heappush(self.heap, (-1, -next(self._rerun_seq), handle))
         self.reruns += 1
 
     def pop(self) -> TaskHandle[Any] | None:
         """Take the first live entry, or None if the lane is empty."""
-        heap = self._heap
+        heap = self.heap
         while heap:
             rank, _, handle = heapq.heappop(heap)
             if handle._phase > PREEMPTED:
@@ -103,9 +103,9 @@ class Lane:
             self.new -= 1
             self._wake_putter()
         self._dead += 1
-        if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._heap) // 2:
-            self._heap = [entry for entry in self._heap if entry[2]._phase <= PREEMPTED]
-            heapq.heapify(self._heap)
+        if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self.heap) // 2:
+            self.heap = [entry for entry in self.heap if entry[2]._phase <= PREEMPTED]
+            heapq.heapify(self.heap)
             self._dead = 0
 
     def drain(self) -> list[TaskHandle[Any]]:

@@ -9,6 +9,8 @@ import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Generator
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._exceptions import ExecutorShutdownError
@@ -32,6 +34,8 @@ Compute = Callable[[Any, Any, "InterruptContext"], "Awaitable[T] | T"]
 
 
 def _is_async_callable(obj: object) -> bool:
+    if type(obj) is FunctionType and obj.__code__.co_flags & CO_COROUTINE:
+        return True  # the common case, without inspect's unwrapping
     while isinstance(obj, functools.partial):
         obj = obj.func
     if inspect.iscoroutinefunction(obj):
@@ -136,37 +140,44 @@ class Task(Generic[T]):
         saved_state: bytes | None = None,
         timeout: float | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "name", name)
-        setattr_(self, "compute", compute)
-        setattr_(self, "priority", priority)
-        setattr_(self, "initial_state", initial_state)
-        setattr_(self, "saved_state", saved_state)
-        setattr_(self, "timeout", timeout)
-        self._validate()
-
-    def _validate(self) -> None:
-        if not isinstance(self.name, str):
-            raise TypeError(f"Task name must be a str, got {self.name!r}")
-        if not self.name.strip():
+        if not isinstance(name, str):
+            raise TypeError(f"Task name must be a str, got {name!r}")
+        if not name or name.isspace():
             raise ValueError("Task name must not be empty")
-        if not callable(self.compute):
+        if not callable(compute):
             raise TypeError(
                 f"Task compute must be callable as compute(resource, state, interrupt), "
-                f"got {self.compute!r}"
+                f"got {compute!r}"
             )
-        check_priority(self.priority, "Task priority")
-        if self.initial_state is not None and not isinstance(self.initial_state, TaskState):
+        if priority.__class__ is not Priority:
+            check_priority(priority, "Task priority")
+        if initial_state is not None and not isinstance(initial_state, TaskState):
             raise TypeError(
                 f"Task initial_state must satisfy TaskState (save() -> bytes and "
-                f"restore(data: bytes)), got {self.initial_state!r}"
+                f"restore(data: bytes)), got {initial_state!r}"
             )
-        if self.saved_state is not None:
-            if not isinstance(self.saved_state, bytes | bytearray | memoryview):
-                raise TypeError(f"Task saved_state must be bytes or None, got {self.saved_state!r}")
-            object.__setattr__(self, "saved_state", bytes(self.saved_state))
-        object.__setattr__(self, "timeout", check_timeout(self.timeout, "Task timeout"))
-        object.__setattr__(self, "is_async", _is_async_callable(self.compute))
+        if saved_state is not None:
+            if not isinstance(saved_state, bytes | bytearray | memoryview):
+                raise TypeError(f"Task saved_state must be bytes or None, got {saved_state!r}")
+            saved_state = bytes(saved_state)
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Task timeout")
+        _set_name(self, name)
+        _set_compute(self, compute)
+        _set_priority(self, priority)
+        _set_initial_state(self, initial_state)
+        _set_saved_state(self, saved_state)
+        _set_timeout(self, timeout)
+        _set_is_async(self, _is_async_callable(compute))
+
+
+# A frozen dataclass's fields are set through their slot descriptors: object.__setattr__
+# on a class that overrides __setattr__ costs several times more, on every Task().
+_set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _set_timeout = (
+    Task.__dict__[field].__set__
+    for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
+)
+_set_is_async = Task.__dict__["is_async"].__set__
 
 
 class TaskStatus(enum.Enum):
@@ -241,7 +252,7 @@ class TaskHandle(Generic[T_co]):
         self._ctx: InterruptContext | None = None
         self._scope: Any = None  # the running attempt's anyio.CancelScope
         self._deadline: asyncio.TimerHandle | None = None  # execute(timeout=...)
-        self._queued_at = loop.time()
+        self._queued_at = 0.0  # set by the executor when it logs queue waits
 
     @property
     def name(self) -> str:

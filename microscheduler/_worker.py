@@ -19,19 +19,7 @@ if TYPE_CHECKING:
     from ._executor import TaskExecutor
     from ._task import TaskHandle
 
-__all__ = ("RunOutcome", "Worker")
-
-
-class RunOutcome:
-    """How one run of a compute ended, before the interrupt reason is applied."""
-
-    __slots__ = ("error", "ok", "result", "self_cancelled")
-
-    def __init__(self) -> None:
-        self.ok = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.self_cancelled = False
+__all__ = ("Worker",)
 
 
 class Worker:
@@ -88,9 +76,10 @@ class Worker:
         if self._gated and self._executor._supervisor.holds_background():
             return None
         for lane in self.lanes:
-            handle = lane.pop()
-            if handle is not None:
-                return handle
+            if lane.heap:
+                handle = lane.pop()
+                if handle is not None:
+                    return handle
         return None
 
     async def run(self) -> None:
@@ -138,7 +127,7 @@ class Worker:
         handle._phase = RUNNING
         self.current = handle
         executor._counters.running += 1
-        started = loop.time()
+        started = loop.time() if executor._debug else 0.0
         if executor._debug:
             executor._log.debug(
                 "task_started",
@@ -149,8 +138,9 @@ class Worker:
                 attempt=handle._attempt,
                 wait_ms=round((started - handle._queued_at) * 1000.0, 3),
             )
-        outcome = RunOutcome()
-        abandoned = False
+        ok = self_cancelled = abandoned = False
+        result: Any = None
+        error: BaseException | None = None
         try:
             if handle._snapshot is not None:
                 try:
@@ -158,7 +148,6 @@ class Worker:
                 except Exception as exc:
                     error = StateRestoreError(f"failed to restore state: {exc}")
                     error.__cause__ = exc
-                    outcome.error = error
                     return
             if task.timeout is not None:
                 ctx._add_timer(
@@ -172,8 +161,7 @@ class Worker:
                 )
                 if inspect.isawaitable(result):
                     result = await result
-            outcome.result = result
-            outcome.ok = True
+            ok = True
         except asyncio.CancelledError:
             if scope.cancel_called:
                 raise  # the interrupt: finished below, swallowed by the worker's scope
@@ -184,9 +172,9 @@ class Worker:
                 raise
             # The compute raised CancelledError of its own accord (e.g. it awaited
             # something that was cancelled); its caller sees a cancellation.
-            outcome.self_cancelled = True
+            self_cancelled = True
         except Exception as exc:
-            outcome.error = exc
+            error = exc
         except BaseException:  # KeyboardInterrupt, SystemExit: let them stop the loop
             abandoned = True
             raise
@@ -196,7 +184,7 @@ class Worker:
             if abandoned:
                 executor._abandon_run(handle)
             else:
-                executor._finish_run(self, handle, ctx, outcome, started)
+                executor._finish_run(self, handle, ctx, ok, result, error, self_cancelled, started)
 
     def _release(self, handle: TaskHandle[Any]) -> None:
         handle._scope = None
