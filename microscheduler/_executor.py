@@ -7,7 +7,7 @@ import contextlib
 import enum
 import logging
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import structlog
@@ -17,10 +17,9 @@ from ._exceptions import (
     ExecutorNotStartedError,
     ExecutorShutdownError,
     QueueFullError,
-    TaskInterruptedError,
 )
-from ._interrupt import InterruptContext, InterruptReason
-from ._lanes import DONE, PREEMPTED, RUNNING, Lane, WorkerGroup
+from ._lanes import DONE, Lane, WorkerGroup
+from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority, WorkerType
 from ._resources import open_resources
@@ -34,8 +33,6 @@ T = TypeVar("T")
 
 logger = structlog.get_logger("microscheduler")
 
-_Kind = Literal["completed", "failed", "cancelled", "timed_out"]
-_SHUTDOWN_MESSAGE = "executor is shutdown"
 _NOT_STARTED_MESSAGE = (
     "executor is not started: use 'async with TaskExecutor(...) as executor:' "
     "or 'await executor.start()' first"
@@ -60,7 +57,7 @@ def _debug_enabled(log: Any) -> bool:
         return True
 
 
-class TaskExecutor:
+class TaskExecutor(Outcomes):
     """Runs tasks on a pool of worker coroutines in three priority lanes.
 
     ``TaskExecutor(1)`` is single-processor mode: one worker serves the UI, LastEffort and
@@ -336,7 +333,7 @@ class TaskExecutor:
     def _lane_for(self, task: Task[Any], priority: Priority | None) -> Lane:
         if self._state is not _State.RUNNING:
             if self._state in (_State.STOPPING, _State.CLOSED):
-                raise ExecutorShutdownError(_SHUTDOWN_MESSAGE)
+                raise ExecutorShutdownError(SHUTDOWN_MESSAGE)
             raise ExecutorNotStartedError(_NOT_STARTED_MESSAGE)
         if not isinstance(task, Task):
             raise TypeError(f"expected a Task, got {task!r}")
@@ -452,229 +449,3 @@ class TaskExecutor:
                 f"await submit() to wait for room, or raise its buffer size"
             )
         return self._enqueue(task, lane, timeout)
-
-    # -- outcomes --------------------------------------------------------------------------
-
-    def _reject(self, handle: TaskHandle[Any], error: BaseException) -> None:
-        if not handle._future.done():
-            handle._future.set_exception(error)
-
-    def _reject_shutdown(self, handle: TaskHandle[Any]) -> None:
-        future = handle._future
-        if not future.done():
-            future.set_exception(ExecutorShutdownError(_SHUTDOWN_MESSAGE))
-            # An execution ended by shutdown is expected news: a fire-and-forget handle
-            # nobody awaits must not log "exception was never retrieved" when collected.
-            future.exception()
-
-    def _retire(self, handle: TaskHandle[Any], kind: _Kind) -> None:
-        """Count an execution's end; each admitted execution retires exactly once."""
-        handle._phase = DONE
-        if handle._deadline is not None:
-            handle._deadline.cancel()
-            handle._deadline = None
-        c = self._counters
-        if kind == "completed":
-            c.completed += 1
-        elif kind == "failed":
-            c.failed += 1
-        elif kind == "cancelled":
-            c.cancelled += 1
-            if self._debug:
-                self._log.debug(
-                    "task_cancelled",
-                    task=handle.name,
-                    priority=str(handle._priority),
-                    attempt=handle._attempt,
-                )
-        else:
-            c.timed_out += 1
-        if handle._priority is not Priority.BACKGROUND:
-            self._supervisor.urgent_retired()
-        self._outstanding -= 1
-        if not self._outstanding and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    def _withdraw(self, handle: TaskHandle[Any], kind: _Kind) -> None:
-        rerun = handle._phase == PREEMPTED
-        handle._phase = DONE
-        self._lanes[handle._priority].discard(rerun=rerun)
-        self._retire(handle, kind)
-
-    def _abandon(self, handle: TaskHandle[Any]) -> None:
-        """The caller gave up (its future is cancelled): withdraw or interrupt the task."""
-        if handle._phase <= PREEMPTED:
-            self._withdraw(handle, "cancelled")
-        elif handle._phase == RUNNING:
-            self._interrupt(handle, "cancelled")
-
-    def _expire(self, handle: TaskHandle[Any], timeout: float) -> None:
-        handle._deadline = None
-        if handle._future.done():
-            return
-        handle._future.set_exception(
-            TimeoutError(f"task {handle.name!r} did not finish within {timeout}s")
-        )
-        if handle._phase <= PREEMPTED:
-            self._withdraw(handle, "timed_out")
-        elif handle._phase == RUNNING:
-            self._interrupt(handle, "timeout")
-
-    def _interrupt(self, handle: TaskHandle[Any], reason: InterruptReason) -> None:
-        """Ask the running ``handle`` to stop, and cancel its scope (after any grace).
-
-        Only a preemption is soft: a stronger reason replaces it and ends its grace.
-        """
-        ctx = handle._ctx
-        scope = handle._scope
-        if ctx is None or scope is None or handle._phase != RUNNING:
-            return
-        current = ctx._reason
-        if current is not None and (current != "preempted" or reason == "preempted"):
-            return
-        ctx._signal(reason)
-        warn_after = self._config.interrupt_warning
-        if current is None and warn_after is not None:
-            ctx._add_timer(
-                self._loop.call_later(warn_after, self._warn_unended, handle, ctx, warn_after)
-            )
-        if reason == "preempted":
-            self._counters.preempted += 1
-            if self._debug:
-                self._log.debug(
-                    "task_preempted",
-                    task=handle.name,
-                    priority=str(handle._priority),
-                    attempt=handle._attempt,
-                )
-            grace = self._config.interrupt_grace
-            if grace > 0:
-                ctx._add_timer(self._loop.call_later(grace, scope.cancel))
-                return
-        scope.cancel()
-
-    def _warn_unended(self, handle: TaskHandle[Any], ctx: InterruptContext, waited: float) -> None:
-        """An interrupted run is still going: say so, and keep saying so while it does."""
-        if not ctx._active:
-            return
-        self._log.warning(
-            "task_interrupt_ignored",
-            task=handle.name,
-            priority=str(handle._priority),
-            attempt=ctx._attempt,
-            reason=ctx._reason,
-            waited_s=round(waited, 3),
-            sync=not handle._task.is_async,
-        )
-        step = self._config.interrupt_warning
-        assert step is not None
-        ctx._add_timer(self._loop.call_later(step, self._warn_unended, handle, ctx, waited + step))
-
-    def _abandon_run(self, handle: TaskHandle[Any]) -> None:
-        """The worker running ``handle`` is being cancelled: end the execution."""
-        self._reject_shutdown(handle)
-        self._retire(handle, "cancelled")
-
-    def _finish_run(
-        self,
-        worker: Worker,
-        handle: TaskHandle[Any],
-        ctx: InterruptContext,
-        ok: bool,
-        result: Any,
-        error: BaseException | None,
-        self_cancelled: bool,
-        started: float,
-    ) -> None:
-        """Apply the rules of SPEC §3 to a run that has fully ended.
-
-        ``ok`` and ``result`` say the compute returned; else ``error`` is what it raised,
-        ``self_cancelled`` that it raised CancelledError of its own accord, and neither
-        that it was cancelled by its interrupt.
-        """
-        future = handle._future
-        reason = ctx._reason
-        if ok and reason is None and not future.done():  # the common case, first
-            future.set_result(result)
-            if self._debug:
-                self._log_completed(worker, handle, started)
-            self._retire(handle, "completed")
-            return
-        if future.done():
-            # The caller already has its outcome — it gave up, or its execute(timeout=)
-            # expired (only _expire settles a running execution early) — perhaps in the
-            # very loop step the run ended, or while the run was winding down.
-            self._retire(handle, "cancelled" if future.cancelled() else "timed_out")
-            return
-        if reason is None or (reason == "preempted" and ctx._no_reschedule):
-            if ok:
-                future.set_result(result)
-                if self._debug:
-                    self._log_completed(worker, handle, started)
-                self._retire(handle, "completed")
-            elif self_cancelled:
-                future.cancel()
-                self._retire(handle, "cancelled")
-            else:
-                if error is None:  # a no_reschedule run cancelled before it returned
-                    error = TaskInterruptedError(
-                        f"task {handle.name!r} was preempted and asked not to be rescheduled"
-                    )
-                self._reject(handle, error)
-                if self._debug:
-                    self._log.debug(
-                        "task_failed",
-                        task=handle.name,
-                        priority=str(handle._priority),
-                        attempt=handle._attempt,
-                        error=repr(error),
-                    )
-                self._retire(handle, "failed")
-        elif reason == "preempted":
-            if self._cut:
-                self._reject_shutdown(handle)
-                self._retire(handle, "cancelled")
-            else:
-                self._reschedule(handle)
-        elif reason == "timeout":
-            timeout = handle._task.timeout
-            self._reject(
-                handle,
-                TimeoutError(
-                    f"task {handle.name!r} did not finish within {timeout}s (Task.timeout)"
-                ),
-            )
-            self._retire(handle, "timed_out")
-        elif reason == "shutdown":
-            self._reject_shutdown(handle)
-            self._retire(handle, "cancelled")
-        else:  # "cancelled": the caller already has its outcome
-            self._retire(handle, "cancelled")
-
-    def _reschedule(self, handle: TaskHandle[Any]) -> None:
-        handle._phase = PREEMPTED
-        if self._debug:
-            handle._queued_at = self._loop.time()
-        self._lanes[Priority.BACKGROUND].push_rerun(handle)
-        self._counters.rescheduled += 1
-        if self._debug:
-            self._log.debug(
-                "task_rescheduled",
-                task=handle.name,
-                priority=str(handle._priority),
-                attempt=handle._attempt,
-            )
-        self._groups[Priority.BACKGROUND].wake_one()
-
-    def _log_completed(self, worker: Worker, handle: TaskHandle[Any], started: float) -> None:
-        now = self._loop.time()
-        self._log.debug(
-            "task_completed",
-            task=handle.name,
-            priority=str(handle._priority),
-            worker_id=worker.worker_id,
-            worker_type=str(worker.worker_type),
-            attempt=handle._attempt,
-            wait_ms=round((started - handle._queued_at) * 1000.0, 3),
-            run_ms=round((now - started) * 1000.0, 3),
-        )
