@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,31 @@ if TYPE_CHECKING:
     from ._executor import TaskExecutor
     from ._task import TaskHandle
 
-__all__ = ("Worker",)
+__all__ = ("Worker", "sync_computes_running")
+
+_NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
+_sync_lock = threading.Lock()
+_sync_running = 0
+
+
+def sync_computes_running() -> int:
+    """How many sync computes are executing in worker threads right now (all executors)."""
+    return _sync_running
+
+
+def _call_sync(compute: Any, resource: object, state: object, ctx: InterruptContext) -> Any:
+    """Run a sync compute in its worker thread, unless its run was interrupted before the
+    thread got to it (a caller that gave up meanwhile must not see its compute start)."""
+    global _sync_running
+    if ctx._reason is not None:
+        return _NOT_RUN
+    with _sync_lock:
+        _sync_running += 1
+    try:
+        return compute(resource, state, ctx)
+    finally:
+        with _sync_lock:
+            _sync_running -= 1
 
 
 class Worker:
@@ -157,8 +182,15 @@ class Worker:
                 result = await task.compute(self.resource, handle._state, ctx)
             else:
                 result = await anyio.to_thread.run_sync(
-                    task.compute, self.resource, handle._state, ctx, limiter=executor._limiter
+                    _call_sync,
+                    task.compute,
+                    self.resource,
+                    handle._state,
+                    ctx,
+                    limiter=executor._limiter,
                 )
+                if result is _NOT_RUN:
+                    return  # ended by its interrupt before it began: decided by the reason
                 if inspect.isawaitable(result):
                     result = await result
             ok = True

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
-import inspect
-import sys
-import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from microscheduler import TaskExecutor, WorkerConfig
+from microscheduler.testing import sync_computes_running
 
 _TASK_PREFIX = "microscheduler-"
 
@@ -48,52 +45,9 @@ def _pending_executor_tasks() -> list[asyncio.Task[object]]:
     ]
 
 
-@functools.cache
-def _worker_thread_call() -> tuple[type[threading.Thread], object, int] | None:
-    """anyio's worker-thread class, its ``run`` code and the line that calls a function."""
-    try:
-        from anyio._backends._asyncio import WorkerThread
-
-        lines, first = inspect.getsourcelines(WorkerThread.run)
-    except (ImportError, AttributeError, OSError):  # pragma: no cover - anyio internals moved
-        return None
-    for offset, line in enumerate(lines):
-        if "context.run(func" in line:
-            return WorkerThread, WorkerThread.run.__code__, first + offset
-    return None  # pragma: no cover
-
-
-def _busy_worker_threads() -> dict[tuple[int, str], str]:
-    """Describe every anyio worker thread that is running a function right now.
-
-    An idle anyio worker thread waits in ``queue.get()``; one that runs a function (a sync
-    compute, for the executor) sits on the line of ``WorkerThread.run`` that calls it.
-    """
-    found = _worker_thread_call()
-    if found is None:  # pragma: no cover
-        return {}
-    worker_class, run_code, call_line = found
-    frames = sys._current_frames()
-    busy = {}
-    for thread in threading.enumerate():
-        if not isinstance(thread, worker_class):
-            continue
-        frame = frames.get(thread.ident or -1)
-        callee = None
-        while frame is not None and frame.f_code is not run_code:
-            callee, frame = frame, frame.f_back
-        if frame is not None and frame.f_lineno == call_line:
-            what = "a function" if callee is None else callee.f_code.co_qualname
-            where = "" if callee is None else f" ({callee.f_code.co_filename}:{callee.f_lineno})"
-            busy[thread.ident or 0, what] = (
-                f"{thread.name} {thread.ident} is still running {what}{where}"
-            )
-    return busy
-
-
 # A leaked task is reported by the test that leaked it only, not again by every later test.
 _reported: weakref.WeakSet[asyncio.Task[object]] = weakref.WeakSet()
-_reported_threads: set[tuple[int, str]] = set()
+_busy_threads_reported = [0]
 
 
 @pytest.fixture(autouse=True)
@@ -102,8 +56,8 @@ def _no_leftover_executor_work(request: pytest.FixtureRequest) -> Iterator[None]
 
     Checked after the test's other fixtures are torn down but before pytest-asyncio closes
     the test's event loop (which would cancel a leftover task and hide it): no asyncio
-    task named ``microscheduler-*`` may be unfinished, and no anyio worker thread may
-    still be running a function (SPEC §2.5: after shutdown nothing is left behind).
+    task named ``microscheduler-*`` may be unfinished, and no sync compute may still be
+    running in a worker thread (SPEC §2.5: after shutdown nothing is left behind).
     """
     for name in request.fixturenames:
         if name.startswith("_") and name.endswith("_scoped_runner"):
@@ -112,10 +66,12 @@ def _no_leftover_executor_work(request: pytest.FixtureRequest) -> Iterator[None]
     yield
     tasks = [task for task in _pending_executor_tasks() if task not in _reported]
     _reported.update(tasks)
-    busy = {k: v for k, v in _busy_worker_threads().items() if k not in _reported_threads}
-    _reported_threads.update(busy)
+    busy = sync_computes_running()
+    new_busy = busy - _busy_threads_reported[0]
+    _busy_threads_reported[0] = busy
     problems = [f"asyncio task {task.get_name()!r} is still pending: {task!r}" for task in tasks]
-    problems += busy.values()
+    if new_busy > 0:
+        problems.append(f"{new_busy} sync compute(s) still running in a worker thread")
     if problems:
         pytest.fail("executor work left behind by this test:\n  " + "\n  ".join(problems))
 

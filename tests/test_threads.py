@@ -138,3 +138,34 @@ class TestSyncCompute:
             return "awaited"
 
         assert await single.execute(task(lambda r, s, c: real(r, s, c))) == "awaited"
+
+
+class TestThreadGuards:
+    def test_interrupted_run_never_starts_its_sync_compute(self) -> None:
+        """If a run is interrupted before its worker thread gets to it (its caller gave up
+        meanwhile), the thread returns without calling the compute."""
+        from microscheduler._worker import _NOT_RUN, _call_sync
+
+        calls: list[str] = []
+
+        class Handle:
+            name = "late"
+
+        ctx = InterruptContext(Handle(), 1)  # type: ignore[arg-type]
+        ctx._signal("cancelled")
+        compute = lambda r, s, c: calls.append("ran")  # noqa: E731
+        assert _call_sync(compute, None, None, ctx) is _NOT_RUN
+        assert calls == []
+
+    async def test_sync_computes_running_counts_threads(self, single: TaskExecutor) -> None:
+        """microscheduler.testing.sync_computes_running() counts computes in threads."""
+        from microscheduler.testing import sync_computes_running
+
+        gate = ThreadGate()
+        before = sync_computes_running()
+        handle = single.submit_nowait(task(gate))
+        await gate.wait_started()
+        assert sync_computes_running() == before + 1
+        gate.release.set()
+        assert await handle == "finished"
+        assert sync_computes_running() == before

@@ -62,12 +62,22 @@ def test_handle_cancel_while_the_loop_is_not_running() -> None:
         loop.close()
 
 
-async def test_handle_cancelled_after_task_timeout_counts_as_cancelled(
-    single: TaskExecutor,
-) -> None:
+class ManualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when a test moves it, so timers are ordered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_handle_cancelled_after_task_timeout_counts_as_cancelled() -> None:
     """A handle cancelled while its timed-out run is still winding down (a sync compute
     whose thread has not returned yet) ends CANCELLED, and is counted as cancelled."""
-    loop = asyncio.get_running_loop()
+    loop = ManualClockLoop()
+    executor = TaskExecutor(1)
     started = asyncio.Event()
     release = threading.Event()
     contexts: list[InterruptContext] = []
@@ -78,31 +88,29 @@ async def test_handle_cancelled_after_task_timeout_counts_as_cancelled(
         release.wait()
         return "late"
 
-    handle = single.submit_nowait(task(compute, timeout=0.0))
+    async def scenario() -> None:
+        await executor.start()
+        handle = executor.submit_nowait(task(compute, timeout=10.0))
+        try:
+            await started.wait()
+            loop.now += 11.0  # Task.timeout expires while the thread still runs
+            await contexts[0].wait()
+            assert contexts[0].reason == "timeout"
+            assert handle.cancel() is True
+        finally:
+            release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await handle
+        await executor.shutdown(drain=True)
+        stats = executor.statistics()
+        assert handle.status is TaskStatus.CANCELLED
+        assert (stats.timed_out, stats.cancelled) == (0, 1)
+
     try:
-        await started.wait()
-        await contexts[0].wait()
-        assert contexts[0].reason == "timeout"
-        assert handle.cancel() is True
+        loop.run_until_complete(scenario())
     finally:
-        release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await handle
-    await single.shutdown(drain=True)
-    stats = single.statistics()
-    assert handle.status is TaskStatus.CANCELLED
-    assert (stats.timed_out, stats.cancelled) == (0, 1)
-
-
-class ManualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock only moves when a test moves it, so timers are ordered."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
 
 def test_call_timeout_expiring_during_shutdown_counts_as_timed_out() -> None:
