@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import re
 import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from _integration import GatedModel, doc_snippet, load_example
 from asgi_lifespan import LifespanManager
 from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,55 +28,7 @@ from microscheduler import (
 )
 from microscheduler.fastapi import ExecutorDep, get_executor, lifespan
 
-
-def _load_example(name: str) -> ModuleType:
-    module_name = f"_microscheduler_example_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example("fastapi_app")
-
-
-def _doc_snippet(name: str) -> str:
-    text = (Path(__file__).resolve().parents[1] / "docs" / "integrations.md").read_text()
-    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
-    assert match is not None, f"no snippet {name!r} in docs/integrations.md"
-    return match.group(1)
-
-
-class GatedModel:
-    """A model whose embedding of one chunk blocks until the test releases it."""
-
-    def __init__(self, *, gated_document: str, gated_chunk: int) -> None:
-        self.gated = (gated_document, gated_chunk)
-        self.embedded: list[tuple[str, int]] = []
-        self.gate_entries = 0
-        self.release = asyncio.Event()
-        self._entered = asyncio.Condition()
-
-    async def reply(self, message: str) -> str:
-        return f"re: {message}"
-
-    async def embed(self, document: str, chunk: int) -> None:
-        self.embedded.append((document, chunk))
-        if (document, chunk) == self.gated:
-            async with self._entered:
-                self.gate_entries += 1
-                self._entered.notify_all()
-            await self.release.wait()
-
-    async def wait_gate_entered(self, times: int) -> None:
-        async with self._entered:
-            await self._entered.wait_for(lambda: self.gate_entries >= times)
+example = load_example("fastapi_app")
 
 
 class LifespanStateSpy:
@@ -352,7 +300,7 @@ async def test_docs_snippet_serves_its_endpoint(
 ) -> None:
     """Each FastAPI snippet in docs/integrations.md runs and answers through its executor."""
     namespace: dict[str, Any] = {"__name__": f"docs_snippet_{snippet}"}
-    exec(compile(_doc_snippet(snippet), f"docs/integrations.md:{snippet}", "exec"), namespace)
+    exec(compile(doc_snippet(snippet), f"docs/integrations.md:{snippet}", "exec"), namespace)
     async with _serving(namespace["app"]) as (client, state):
         response = await client.get(path)
         assert state["executor"].statistics().completed == 1
