@@ -110,8 +110,7 @@ class TaskExecutor(Outcomes):
         self._drain_scope: anyio.CancelScope | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
-        self._worker_tasks: list[asyncio.Task[None]] = []
-        self._worker_of_task: dict[asyncio.Task[None], Worker] = {}
+        self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
         self._limiter = anyio.CapacityLimiter(config.total_workers)
         self._lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
@@ -219,11 +218,10 @@ class TaskExecutor(Outcomes):
         self._debug = _debug_enabled(self._log)
         for worker, resource in zip(self._workers, resources, strict=True):
             worker.resource = resource
-        self._worker_tasks = [
-            loop.create_task(worker.run(), name=f"microscheduler-worker-{worker.worker_id}")
+        self._worker_of_task = {
+            loop.create_task(worker.run(), name=f"microscheduler-worker-{worker.worker_id}"): worker
             for worker in self._workers
-        ]
-        self._worker_of_task = dict(zip(self._worker_tasks, self._workers, strict=True))
+        }
         self._state = _State.RUNNING
         self._log.info(
             "executor_started",
@@ -300,8 +298,7 @@ class TaskExecutor(Outcomes):
                 self._interrupt(worker.current, "shutdown")
         for group in self._groups:
             group.wake_all()
-        results = await asyncio.gather(*self._worker_tasks, return_exceptions=True)
-        self._worker_tasks = []
+        results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = {}
         error: BaseException | None = None
         for result in results:
