@@ -130,8 +130,8 @@ class Worker:
                     await self.group.wait()
                     continue
                 if handle._future.done():
-                    # Its caller gave up after the handle was taken off the lane (in the
-                    # same loop step); its own withdrawal will find it retired.
+                    # Its caller's task was cancelled (which cancels the future at once)
+                    # but has not run yet to withdraw it: retire it here, never run.
                     executor._retire(handle, "cancelled")
                     continue
                 await self._run_one(handle, scope)
