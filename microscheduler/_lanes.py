@@ -91,7 +91,8 @@ class Lane:
                 self.reruns -= 1
             else:
                 self.new -= 1
-                self._wake_putter()
+                if self._putters:
+                    self._wake_putter()
             return handle
         return None
 
