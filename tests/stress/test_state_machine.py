@@ -439,8 +439,11 @@ class ExecutorMachine(RuleBasedStateMachine):
             assert call.handle is not None
             if call.handle.done():
                 return  # it ended while the loop ran up to this point
+            cancelled = call.handle.cancel()
+            # Only now: a sync compute's thread may check given_up() at any moment, and
+            # before cancel() returns its run was not yet interrupted.
             call.handle_cancelled = True
-            if not call.handle.cancel():
+            if not cancelled:
                 self.violation(f"cancel() of call {call.index}'s pending handle returned False")
             if call.handle.status is not TaskStatus.CANCELLED:
                 self.violation(f"call {call.index} cancelled: status {call.handle.status}")
