@@ -120,7 +120,8 @@ class Demo:
             return await self.answer(resource, state, ctx)
 
         running = executor.statistics().running
-        note = " -> preempts indexing" if running and self.args.workers == 1 else ""
+        preempts = self.args.workers == 1 or self.args.preempt_background
+        note = " -> preempts indexing" if running and preempts else ""
         self.say("UI", f"request #{number} arrives{note}")
         await executor.execute(Task(name=f"ui-{number}", compute=compute, priority=Priority.UI))
         done = time.perf_counter()
