@@ -6,6 +6,7 @@ saved snapshot instead of starting over.
 """
 
 from ._config import WorkerConfig as WorkerConfig
+from ._events import SchedulerEvent as SchedulerEvent
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import ExecutorNotStartedError as ExecutorNotStartedError
 from ._exceptions import ExecutorShutdownError as ExecutorShutdownError
@@ -36,6 +37,7 @@ __all__ = (
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
+    "SchedulerEvent",
     "StateRestoreError",
     "StateSaveError",
     "Task",

@@ -1,0 +1,76 @@
+"""Scheduler events: one frozen value for each step of each execution.
+
+An executor configured with ``WorkerConfig(on_event=...)`` calls the callback (or each of a
+tuple of callbacks) synchronously, on the event loop, with a :class:`SchedulerEvent` for every
+step of every execution, in the order the steps happen. Consumers such as
+:class:`microscheduler.timeline.Timeline` and :func:`microscheduler.otel.tracing` are built on
+it. A callback that raises is logged (``event_callback_failed``) and never disturbs
+scheduling; an executor with no callback builds no events at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Literal
+
+from ._priority import Priority
+
+__all__ = ("EventCallback", "EventKind", "SchedulerEvent")
+
+#: What happened. ``submitted``: an execution was admitted to a lane. ``joined``: a submit
+#: of a live key attached a new handle to an existing execution. ``started``: a run began
+#: on a worker (``attempt`` 1). ``resumed``: a rerun after a preemption began (``attempt``
+#: 2 and more). ``preempted``: a run was interrupted so urgent work could go first.
+#: ``promoted``: the execution moved to a more urgent lane. ``completed``, ``failed``,
+#: ``cancelled``, ``timed_out``: the execution ended, as its callers see it.
+EventKind = Literal[
+    "submitted",
+    "joined",
+    "started",
+    "resumed",
+    "preempted",
+    "promoted",
+    "completed",
+    "failed",
+    "cancelled",
+    "timed_out",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerEvent:
+    """One step of one execution.
+
+    Attributes:
+        kind: What happened; see :data:`EventKind`.
+        task: The task's name.
+        key: The task's key, or None.
+        priority: The lane the execution is in at this step (after a promotion, the new
+            one).
+        worker_id: The worker running it, for steps that happen on a worker (``started``,
+            ``resumed``, ``preempted`` and the ends of runs); None for steps in a lane.
+        attempt: The run this step belongs to: 0 before the first run, then 1, 2, ...
+        time: ``loop.time()`` of the executor's event loop when the step happened.
+        execution: An id unique within the executor, shared by every event of one
+            execution (joined handles share their execution's id).
+        reason: For ``promoted``, why (``"joined"``, ``"promote"`` or ``"aged"``); for
+            ``preempted``, ``"preempted"``; for ``cancelled``, ``"cancelled"`` or
+            ``"shutdown"``; otherwise None.
+    """
+
+    __module__ = "microscheduler"
+
+    kind: EventKind
+    task: str
+    key: str | None
+    priority: Priority
+    worker_id: int | None
+    attempt: int
+    time: float
+    execution: int
+    reason: str | None = None
+
+
+#: ``on_event`` callbacks take one :class:`SchedulerEvent` and return nothing.
+EventCallback = Callable[[SchedulerEvent], None]
