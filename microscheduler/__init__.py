@@ -15,17 +15,19 @@ from ._exceptions import QueueFullError as QueueFullError
 from ._exceptions import StateRestoreError as StateRestoreError
 from ._exceptions import StateSaveError as StateSaveError
 from ._exceptions import TaskInterruptedError as TaskInterruptedError
+from ._execution import TaskStatus as TaskStatus
 from ._executor import TaskExecutor as TaskExecutor
+from ._handle import TaskHandle as TaskHandle
 from ._interrupt import InterruptContext as InterruptContext
 from ._priority import Priority as Priority
 from ._priority import WorkerInfo as WorkerInfo
 from ._priority import WorkerType as WorkerType
+from ._snapshots import MemorySnapshotStore as MemorySnapshotStore
+from ._snapshots import SnapshotStore as SnapshotStore
 from ._state import NoOpTaskState as NoOpTaskState
 from ._state import TaskState as TaskState
 from ._stats import ExecutorStatistics as ExecutorStatistics
 from ._task import Task as Task
-from ._task import TaskHandle as TaskHandle
-from ._task import TaskStatus as TaskStatus
 
 __all__ = (
     "ConfigError",
@@ -33,11 +35,13 @@ __all__ = (
     "ExecutorShutdownError",
     "ExecutorStatistics",
     "InterruptContext",
+    "MemorySnapshotStore",
     "MicroschedulerError",
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
     "SchedulerEvent",
+    "SnapshotStore",
     "StateRestoreError",
     "StateSaveError",
     "Task",

@@ -6,8 +6,10 @@ import dataclasses
 import math
 from collections.abc import Callable
 
+from ._events import EventCallback
 from ._exceptions import ConfigError
 from ._priority import WorkerType
+from ._snapshots import SnapshotStore
 
 __all__ = ("ResourceFactory", "WorkerConfig")
 
@@ -64,6 +66,12 @@ class WorkerConfig:
     interrupt_grace: float = 0.0
     preempt_background: bool = False
     interrupt_warning: float | None = 5.0
+    snapshot_store: SnapshotStore | None = None
+    on_event: EventCallback | tuple[EventCallback, ...] | None = None
+    max_background_wait: float | None = None
+    max_preemptions: int | None = None
+    background_quiet_period: float = 0.0
+    min_background_slice: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -105,6 +113,44 @@ class WorkerConfig:
             )
         if not isinstance(self.preempt_background, bool):
             raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
+        self._check_v2_fields()
+
+    def _check_v2_fields(self) -> None:
+        store = self.snapshot_store
+        if store is not None and not isinstance(store, SnapshotStore):
+            raise TypeError(
+                f"snapshot_store must be a SnapshotStore (async load, save, delete and close), "
+                f"got {store!r}"
+            )
+        callbacks = self.on_event if isinstance(self.on_event, tuple) else (self.on_event,)
+        for callback in callbacks:
+            if callback is not None and not callable(callback):
+                raise TypeError(
+                    f"on_event must be a callable taking a SchedulerEvent, a tuple of them or "
+                    f"None, got {self.on_event!r}"
+                )
+        for name in ("background_quiet_period", "min_background_slice", "max_background_wait"):
+            value = getattr(self, name)
+            if value is None and name == "max_background_wait":
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+            if math.isnan(value) or value < 0:
+                raise ConfigError(f"{name} cannot be negative, got {value}")
+        limit = self.max_preemptions
+        if limit is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool):
+                raise TypeError(f"max_preemptions must be an int or None, got {limit!r}")
+            if limit < 0:
+                raise ConfigError(f"max_preemptions cannot be negative, got {limit}")
+
+    @property
+    def event_callbacks(self) -> tuple[EventCallback, ...]:
+        """The ``on_event`` callbacks as a tuple (empty when there are none)."""
+        callbacks = self.on_event
+        if callbacks is None:
+            return ()
+        return callbacks if isinstance(callbacks, tuple) else (callbacks,)
 
     @property
     def total_workers(self) -> int:

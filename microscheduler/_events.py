@@ -10,13 +10,14 @@ scheduling; an executor with no callback builds no events at all.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 from ._priority import Priority
 
-__all__ = ("EventCallback", "EventKind", "SchedulerEvent")
+__all__ = ("EventCallback", "EventEmitter", "EventKind", "SchedulerEvent")
 
 #: What happened. ``submitted``: an execution was admitted to a lane. ``joined``: a submit
 #: of a live key attached a new handle to an existing execution. ``started``: a run began
@@ -74,3 +75,59 @@ class SchedulerEvent:
 
 #: ``on_event`` callbacks take one :class:`SchedulerEvent` and return nothing.
 EventCallback = Callable[[SchedulerEvent], None]
+
+
+class EventSubject(Protocol):
+    """What an event describes: an execution."""
+
+    @property
+    def name(self) -> str: ...
+
+    key: str | None
+    priority: Priority
+    attempt: int
+    id: int
+
+
+class EventEmitter:
+    """Builds events and hands them to the ``on_event`` callbacks.
+
+    The executor holds one only when callbacks are configured, so an executor without them
+    builds no events at all.
+    """
+
+    __slots__ = ("_callbacks", "_log", "_loop")
+
+    def __init__(
+        self, callbacks: Sequence[EventCallback], loop: asyncio.AbstractEventLoop, log: Any
+    ) -> None:
+        self._callbacks = tuple(callbacks)
+        self._loop = loop
+        self._log = log
+
+    def emit(
+        self,
+        kind: EventKind,
+        subject: EventSubject,
+        worker_id: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Deliver one event to every callback; a raising callback is logged, not raised."""
+        event = SchedulerEvent(
+            kind=kind,
+            task=subject.name,
+            key=subject.key,
+            priority=subject.priority,
+            worker_id=worker_id,
+            attempt=subject.attempt,
+            time=self._loop.time(),
+            execution=subject.id,
+            reason=reason,
+        )
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception as exc:
+                self._log.error(
+                    "event_callback_failed", callback=repr(callback), kind=kind, exc_info=exc
+                )

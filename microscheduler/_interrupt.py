@@ -1,19 +1,51 @@
-"""InterruptContext: how a running compute learns it should stop, and saves progress."""
+"""InterruptContext: one run's interruption signal, its checkpoints and its outcome."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Generator
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import anyio
+import anyio.from_thread
 
 from ._exceptions import StateSaveError
 
 if TYPE_CHECKING:
     from ._state import TaskState
-    from ._task import TaskHandle
 
-__all__ = ("InterruptContext", "InterruptReason")
+__all__ = ("InterruptContext", "InterruptReason", "SnapshotKeeper")
 
 InterruptReason = Literal["preempted", "cancelled", "timeout", "shutdown"]
+
+
+class SnapshotKeeper(Protocol):
+    """What a run's context saves snapshots into: its execution."""
+
+    @property
+    def name(self) -> str:
+        """The task's name, for messages."""
+        ...
+
+    def keep_snapshot(self, data: bytes) -> None:
+        """Keep ``data`` as the latest snapshot in memory (may be called from a thread)."""
+        ...
+
+    async def persist_snapshot(self, data: bytes) -> None:
+        """Write ``data`` through to durable storage (a no-op for unkeyed tasks)."""
+        ...
+
+
+class _Done:
+    """An awaitable that is already complete (an unkeyed save has nothing to wait for)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from ()
+
+
+_DONE = _Done()
 
 
 class InterruptContext:
@@ -27,19 +59,47 @@ class InterruptContext:
 
     During a preemption's grace the reason may still change to a stronger one
     (``"cancelled"``, ``"timeout"`` or ``"shutdown"``), which also ends the grace.
+
+    The executor also records here how the run ended (its outcome), so the rules that
+    decide what the caller receives read one object.
     """
 
     __module__ = "microscheduler"
-    __slots__ = ("_active", "_attempt", "_event", "_handle", "_no_reschedule", "_reason", "_timers")
+    __slots__ = (
+        "_active",
+        "_attempt",
+        "_checkpoints",
+        "_error",
+        "_event",
+        "_has_state",
+        "_keyed",
+        "_no_reschedule",
+        "_ok",
+        "_owner",
+        "_reason",
+        "_result",
+        "_self_cancelled",
+        "_started",
+    )
 
-    def __init__(self, handle: TaskHandle[Any], attempt: int) -> None:
-        self._handle = handle
+    def __init__(
+        self, owner: SnapshotKeeper, attempt: int, *, has_state: bool = True, keyed: bool = False
+    ) -> None:
+        self._owner = owner
+        self._keyed = keyed
         self._attempt = attempt
+        self._has_state = has_state
         self._reason: InterruptReason | None = None
         self._no_reschedule = False
         self._active = True
         self._event: asyncio.Event | None = None
-        self._timers: list[asyncio.TimerHandle] | None = None
+        self._checkpoints = 0
+        self._started = 0.0  # loop.time() when the run began
+        # The run's outcome, filled in by the worker when the compute has returned.
+        self._ok = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._self_cancelled = False
 
     def is_interrupted(self) -> bool:
         """True once this run has been asked to stop. Safe to call from any thread."""
@@ -67,24 +127,54 @@ class InterruptContext:
             self._event = asyncio.Event()
         await self._event.wait()
 
-    async def save_state(self, state: TaskState) -> None:
-        """Snapshot ``state`` now, as the task's latest checkpoint.
+    def save_state(self, state: TaskState) -> Awaitable[None]:
+        """Snapshot ``state`` now, as the task's latest checkpoint; await the result.
 
         If the task is later rerun, ``restore(snapshot)`` is called on its state object
-        before the rerun. This never suspends, so a run that is being cancelled can still
-        call it (for example in an ``except CancelledError`` block) and never loses a
-        checkpoint half-way.
+        before the rerun. The snapshot is taken when this is called. For a task with a
+        ``key`` it is also written to the executor's snapshot store, and awaiting returns
+        once that write is durable; the write is shielded, so a run that is being cancelled
+        can still checkpoint (for example in an ``except CancelledError`` block) and never
+        loses one half-way. For a task without a key awaiting never suspends.
+
+        From a sync compute's worker thread, call it without ``await`` (or use
+        :meth:`save_state_nowait`): the snapshot is kept at once, and for a keyed task the
+        call blocks the thread until the write is durable.
 
         Raises:
             TypeError: ``state`` is None or has no ``save()``.
-            StateSaveError: ``state.save()`` raised (it is the ``__cause__``) or did not
-                return bytes.
+            ValueError: The task has no ``initial_state``: nothing would restore the
+                snapshot.
+            StateSaveError: ``state.save()`` raised, did not return bytes, or the store
+                failed (the cause is chained).
             RuntimeError: The run this context belongs to has ended.
         """
-        self.save_state_nowait(state)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a sync compute's worker thread
+            data = self._snapshot(state)
+            if self._keyed:
+                anyio.from_thread.run(self._persist, data)
+            return _DONE
+        data = self._snapshot(state)
+        return self._persist(data) if self._keyed else _DONE
+
+    async def _persist(self, data: bytes) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._owner.persist_snapshot(data)
+            except Exception as exc:
+                raise StateSaveError(f"failed to save state: {exc}") from exc
 
     def save_state_nowait(self, state: TaskState) -> None:
-        """Like :meth:`save_state`, callable from a sync compute's worker thread too."""
+        """Keep a snapshot of ``state`` in memory at once, without waiting for the store.
+
+        Callable from a sync compute's thread as well as from the loop. For a keyed task
+        the snapshot reaches the store only at the next awaited :meth:`save_state`.
+        """
+        self._snapshot(state)
+
+    def _snapshot(self, state: TaskState) -> bytes:
         if state is None:
             raise TypeError("save_state() needs a TaskState to snapshot, got None")
         save = getattr(state, "save", None)
@@ -93,7 +183,13 @@ class InterruptContext:
         if not self._active:
             raise RuntimeError(
                 f"save_state() called after run {self._attempt} of task "
-                f"{self._handle.name!r} ended; save only while the compute runs"
+                f"{self._owner.name!r} ended; save only while the compute runs"
+            )
+        if not self._has_state:
+            raise ValueError(
+                f"save_state() in task {self._owner.name!r}, which has no initial_state: "
+                f"nothing would restore the snapshot on a rerun; pass "
+                f"Task(initial_state=...) (a TaskState, or a factory of one)"
             )
         try:
             data = save()
@@ -103,7 +199,10 @@ class InterruptContext:
             raise StateSaveError(
                 f"failed to save state: save() must return bytes, got {type(data).__name__}"
             )
-        self._handle._snapshot = bytes(data)
+        data = bytes(data)
+        self._owner.keep_snapshot(data)
+        self._checkpoints += 1
+        return data
 
     def no_reschedule(self) -> None:
         """Ask that this run is not rerun if it ends up preempted.
@@ -116,7 +215,7 @@ class InterruptContext:
 
     def __repr__(self) -> str:
         state = f"interrupted reason={self._reason}" if self._reason else "running"
-        return f"<InterruptContext {self._handle.name!r} attempt={self._attempt} {state}>"
+        return f"<InterruptContext {self._owner.name!r} attempt={self._attempt} {state}>"
 
     # -- executor side -------------------------------------------------------------------
 
@@ -125,15 +224,12 @@ class InterruptContext:
         if self._event is not None:
             self._event.set()
 
-    def _add_timer(self, timer: asyncio.TimerHandle) -> None:
-        if self._timers is None:
-            self._timers = [timer]
-        else:
-            self._timers.append(timer)
-
     def _end(self) -> None:
         self._active = False
-        if self._timers is not None:
-            for timer in self._timers:
-                timer.cancel()
-            self._timers = None
+
+    def _completes(self) -> bool:
+        """True if the ended run gives its callers its return value."""
+        if not self._ok:
+            return False
+        reason = self._reason
+        return reason is None or (reason == "preempted" and self._no_reschedule)

@@ -1,184 +1,192 @@
-"""Priority lanes: bounded heaps of queued tasks, and the idle-worker wake-up.
+"""Priority lanes: ``asyncio.PriorityQueue`` subclasses holding queued executions.
 
-Each lane is a binary heap of ``(rank, sequence, handle)`` entries, so a handle is never
-compared and first-in-first-out holds within a lane. New work has rank 0 and an increasing
-sequence; a preempted task going back for its rerun has rank -1 and a *decreasing* sequence,
-so reruns go ahead of new work, most recently preempted first.
+A lane is an ``asyncio.PriorityQueue`` built on the queue's own extension points
+(``_init``, ``_put``, ``_get``, ``maxsize``). Its entries are ``(rank, sequence,
+execution)`` tuples, so an execution is never compared and first-in-first-out holds within
+a lane: new work has rank 0 and an increasing sequence; a preempted execution going back
+for its rerun has rank -1 and a *decreasing* sequence, so reruns go ahead of new work, the
+most recently preempted first.
 
-Why not ``asyncio.PriorityQueue`` itself: a caller that gives up must withdraw its queued
-task in O(1) and free its room at once, and a preempted task must always find room for its
-rerun. Both need a lane that counts its live entries itself. A withdrawn task stays in the
-heap as a dead entry that ``pop`` skips; dead entries are compacted away when they outnumber
-the live ones, so a storm of cancellations cannot grow a lane without bound.
+What the stock queue does not give, and the lane adds:
+
+* **Lazy deletion.** A caller that gives up withdraws its entry in O(1): the execution
+  forgets the entry (``execution.entry``), the lane counts it dead and frees its room at
+  once, and ``_get`` skips it later. Dead entries are compacted away when they outnumber
+  the live ones, so a storm of cancellations cannot grow a lane without bound.
+* **Capacity counts live new entries only.** ``full()`` compares live new work with
+  ``maxsize``; reruns never count against it and never wait for room (``put_rerun``).
+* **Submitters wait in FIFO order and keep their place.** A pop that frees room wakes
+  exactly one waiting submitter (none when it frees no room); one that gives up leaves the
+  queue of waiters at once, passing on a wake-up it can no longer use; a woken submitter
+  that finds no room after all waits again at the head.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import heapq
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._execution import PREEMPTED, Execution
 from ._priority import Priority
 
-if TYPE_CHECKING:
-    from ._task import TaskHandle
+__all__ = ("Lane",)
 
-__all__ = ("Lane", "WorkerGroup")
-
-# Phases of a handle (kept on ``TaskHandle._phase``); a lane owns a handle in the first two.
-QUEUED = 0
-PREEMPTED = 1
-RUNNING = 2
-DONE = 3
+Entry = tuple[int, int, Execution]
 
 _COMPACT_MIN_DEAD = 256
 
 
-class Lane:
-    """One priority lane with a capacity for new work and waiters for room."""
+class Lane(asyncio.PriorityQueue[Entry]):
+    """One priority lane: a bounded priority queue of executions with lazy deletion."""
 
-    __slots__ = (
-        "_dead",
-        "_putters",
-        "_rerun_seq",
-        "_seq",
-        "capacity",
-        "heap",
-        "new",
-        "priority",
-        "reruns",
-    )
+    _queue: list[Entry]
+    _putters: Any  # collections.deque of futures, from asyncio.Queue
 
-    def __init__(self, priority: Priority, capacity: int) -> None:
+    def __init__(self, priority: Priority, maxsize: int) -> None:
         self.priority = priority
-        self.capacity = capacity
-        self.new = 0  # live new entries: these count against capacity
-        self.reruns = 0  # live rerun entries: these never do
-        self.heap: list[tuple[int, int, TaskHandle[Any]]] = []
+        super().__init__(maxsize)
+
+    # -- the queue's extension points ----------------------------------------------------
+
+    def _init(self, maxsize: int) -> None:
+        self._queue = []
+        self._new = 0  # live new entries: these count against maxsize
+        self._reruns = 0  # live rerun entries: these never do
+        self._dead = 0
+        self._freed = True  # whether the last pop freed room for new work
         self._seq = itertools.count()
         self._rerun_seq = itertools.count(1)
-        self._dead = 0
-        self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    def __len__(self) -> int:
-        return self.new + self.reruns
+    def _put(self, item: Entry) -> None:
+        heapq.heappush(self._queue, item)
+        item[2].entry = item
+        if item[0]:
+            self._reruns += 1
+        else:
+            self._new += 1
 
-    def full(self) -> bool:
-        """True when new work has to wait for room."""
-        return 0 < self.capacity <= self.new
-
-    def push(self, handle: TaskHandle[Any]) -> None:
-        """Queue new work at the tail of the lane."""
-        heapq.heappush(self.heap, (0, next(self._seq), handle))
-        self.new += 1
-
-    def push_rerun(self, handle: TaskHandle[Any]) -> None:
-        """Queue a preempted task ahead of all new work and of earlier-preempted tasks."""
-        heapq.heappush(self.heap, (-1, -next(self._rerun_seq), handle))
-        self.reruns += 1
-
-    def pop(self) -> TaskHandle[Any] | None:
-        """Take the first live entry, or None if the lane is empty."""
-        heap = self.heap
-        while heap:
-            rank, _, handle = heapq.heappop(heap)
-            if handle._phase > PREEMPTED:
+    def _get(self) -> Entry:
+        queue = self._queue
+        while True:
+            item = heapq.heappop(queue)
+            execution = item[2]
+            if execution.entry is not item:
                 self._dead -= 1
                 continue
-            if rank:
-                self.reruns -= 1
+            execution.entry = None
+            if item[0]:
+                self._reruns -= 1
+                self._freed = False
             else:
-                self.new -= 1
-                if self._putters:
-                    self._wake_putter()
-            return handle
-        return None
+                self._new -= 1
+                self._freed = True
+            return item
 
-    def discard(self, *, rerun: bool) -> None:
-        """Account for a withdrawn entry; its handle's phase must already be ``DONE``."""
-        if rerun:
-            self.reruns -= 1
+    def _wakeup_next(self, waiters: Any) -> None:
+        # Wake a waiting submitter only when a pop freed room for new work.
+        if waiters is self._putters:
+            if not self._freed or self.full():
+                return
+            self._freed = True
+        super()._wakeup_next(waiters)  # type: ignore[misc]
+
+    def qsize(self) -> int:
+        """Live entries, reruns included."""
+        return self._new + self._reruns
+
+    def empty(self) -> bool:
+        """True when the lane holds no live entry."""
+        return not (self._new + self._reruns)
+
+    def full(self) -> bool:
+        """True when new work has to wait for room (reruns never do)."""
+        return 0 < self.maxsize <= self._new
+
+    # -- executor side -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._new + self._reruns
+
+    def put_new(self, execution: Execution) -> None:
+        """Queue new work at the tail (raises ``asyncio.QueueFull`` when full)."""
+        self.put_nowait((0, next(self._seq), execution))
+
+    def put_rerun(self, execution: Execution) -> None:
+        """Queue a preempted execution ahead of new work and earlier-preempted ones."""
+        self._put((-1, -next(self._rerun_seq), execution))
+
+    def put_promoted(self, execution: Execution) -> None:
+        """Queue an execution promoted from a less urgent lane at the tail, without
+        waiting for room."""
+        self._put((0, next(self._seq), execution))
+
+    def take(self) -> Execution | None:
+        """Take the first live execution, or None if the lane is empty."""
+        if not (self._new + self._reruns):
+            return None
+        return self.get_nowait()[2]
+
+    def withdraw(self, execution: Execution) -> None:
+        """Remove ``execution``'s entry in O(1) (lazy deletion); it must hold one."""
+        entry = execution.entry
+        assert entry is not None
+        execution.entry = None
+        if entry[0]:
+            self._reruns -= 1
         else:
-            self.new -= 1
-            self._wake_putter()
+            self._new -= 1
+            self._freed = True
+            self._wakeup_next(self._putters)
         self._dead += 1
-        if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self.heap) // 2:
-            self.heap = [entry for entry in self.heap if entry[2]._phase <= PREEMPTED]
-            heapq.heapify(self.heap)
+        if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._queue) // 2:
+            self._queue = [item for item in self._queue if item[2].entry is item]
+            heapq.heapify(self._queue)
             self._dead = 0
 
-    def drain(self) -> list[TaskHandle[Any]]:
-        """Remove and return every live entry, in lane order."""
-        handles = []
-        while (handle := self.pop()) is not None:
-            handles.append(handle)
-        return handles
+    def drain(self) -> list[Execution]:
+        """Remove and return every live execution, in lane order."""
+        executions = []
+        while (execution := self.take()) is not None:
+            executions.append(execution)
+        return executions
 
-    async def wait_for_room(self) -> None:
-        """Wait until new work fits, or until ``wake_all_putters`` (shutdown) is called."""
+    @property
+    def waiting_submitters(self) -> int:
+        """Submitters waiting for room in this lane."""
+        return sum(1 for waiter in self._putters if not waiter.done())
+
+    async def wait_for_room(self, *, at_head: bool = False) -> None:
+        """Wait until new work may fit, or until :meth:`wake_all_submitters` (shutdown).
+
+        The caller must check :meth:`full` again: a wake-up promises room only at that
+        moment. ``at_head`` keeps the place of a submitter woken for room it did not get.
+        """
         waiter = asyncio.get_running_loop().create_future()
-        self._putters.append(waiter)
+        if at_head:
+            self._putters.appendleft(waiter)
+        else:
+            self._putters.append(waiter)
         try:
             await waiter
         except BaseException:
             waiter.cancel()
-            # Pass a wake-up this waiter received but can no longer use to the next one.
-            if not self.full():
-                self._wake_putter()
+            try:
+                self._putters.remove(waiter)  # leave the queue of waiters at once
+            except ValueError:
+                pass  # already woken
+            if not self.full() and not waiter.cancelled():
+                self._wakeup_next(self._putters)  # pass on a wake-up it can't use
             raise
 
-    def _wake_putter(self) -> None:
-        putters = self._putters
-        while putters:
-            waiter = putters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def wake_all_putters(self) -> None:
-        """Wake every task waiting for room (used at shutdown)."""
+    def wake_all_submitters(self) -> None:
+        """Wake every submitter waiting for room (used at shutdown)."""
         while self._putters:
             waiter = self._putters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
 
-
-class WorkerGroup:
-    """The idle workers that serve a set of lanes, waiting to be woken for new work.
-
-    A wake-up may find nothing to do (another worker took the work first): a woken worker
-    always re-checks its lanes. A worker that is busy when work arrives finds it when it
-    next checks, so no wake-up is ever needed for it.
-    """
-
-    __slots__ = ("_idle",)
-
-    def __init__(self) -> None:
-        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def wait(self) -> None:
-        """Sleep until :meth:`wake_one` or :meth:`wake_all` is called."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._idle.append(waiter)
-        try:
-            await waiter
-        finally:
-            waiter.cancel()
-
-    def wake_one(self) -> None:
-        """Wake one idle worker, if any."""
-        idle = self._idle
-        while idle:
-            waiter = idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def wake_all(self) -> None:
-        """Wake every idle worker."""
-        while self._idle:
-            waiter = self._idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+    def is_live(self, execution: Execution) -> bool:
+        """True while ``execution`` is queued or preempted in a lane."""
+        return execution.entry is not None and execution.phase <= PREEMPTED

@@ -1,28 +1,31 @@
-"""How executions end: outcomes, interruption, reruns and their bookkeeping.
+"""How executions end: what each caller receives, and how each execution is counted.
 
-The :class:`TaskExecutor` gets these from :class:`Outcomes`, which keeps in one place every
-rule of SPEC §3 that decides what a caller receives and how each execution is counted.
+:class:`Outcomes` is the executor's ledger. It keeps the rules that decide a caller's
+outcome when a run ends, is withdrawn, times out or is cut off by shutdown; it counts every
+execution exactly once; and it is what workers and handles call back into (the
+:class:`WorkerHost` and :class:`HandleOwner` protocols), so neither needs the executor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import anyio
+
+from ._config import WorkerConfig
+from ._events import EventEmitter
 from ._exceptions import ExecutorShutdownError, TaskInterruptedError
+from ._execution import DONE, PREEMPTED, RUNNING, Execution
+from ._handle import DetachReason, TaskHandle
 from ._interrupt import InterruptContext, InterruptReason
-from ._lanes import DONE, PREEMPTED, RUNNING
+from ._lanes import Lane
+from ._preemption import Supervisor
 from ._priority import Priority
+from ._stats import Counters
+from ._worker import Worker
 
-if TYPE_CHECKING:
-    from ._config import WorkerConfig
-    from ._lanes import Lane, WorkerGroup
-    from ._preemption import Supervisor
-    from ._stats import Counters
-    from ._task import TaskHandle
-    from ._worker import Worker
-
-__all__ = ("SHUTDOWN_MESSAGE", "Outcomes")
+__all__ = ("SHUTDOWN_MESSAGE", "Kind", "Outcomes")
 
 SHUTDOWN_MESSAGE = "executor is shutdown"
 
@@ -30,235 +33,259 @@ Kind = Literal["completed", "failed", "cancelled", "timed_out"]
 
 
 class Outcomes:
-    """The executor's rules for ending executions (a mixin of :class:`TaskExecutor`).
+    """The executor's ledger: outcomes, counting, and the callbacks of workers and handles.
 
     Invariants:
-        * A handle's future is settled at most once (``_reject``/``set_result`` check).
-        * Every admitted execution retires exactly once (``_retire``), counted under the
-          kind of outcome its caller got.
-        * Only a preemption is a soft interrupt: any stronger reason replaces it.
+        * A handle's future is settled at most once (every settle checks ``done()``).
+        * Every admitted execution retires exactly once (:meth:`retire`), counted under
+          the kind of outcome its callers got.
+        * An execution's key and state object are held from admission until retirement.
     """
 
-    _config: WorkerConfig
-    _loop: asyncio.AbstractEventLoop
-    _counters: Counters
-    _lanes: tuple[Lane, Lane, Lane]
-    _groups: tuple[WorkerGroup, WorkerGroup, WorkerGroup]
-    _supervisor: Supervisor
-    _log: Any
-    _debug: bool
-    _cut: bool
-    _outstanding: int
-    _drained: asyncio.Future[None] | None
+    def __init__(
+        self,
+        *,
+        config: WorkerConfig,
+        lanes: tuple[Lane, Lane, Lane],
+        supervisor: Supervisor,
+        counters: Counters,
+    ) -> None:
+        self._config = config
+        self._lanes = lanes
+        self.supervisor = supervisor
+        self.counters = counters
+        self.limiter = anyio.CapacityLimiter(config.total_workers)
+        self.cut = False  # shutdown has cut off all work: nothing is queued or rerun now
+        self.outstanding = 0  # admitted executions not yet retired
+        self.drained: asyncio.Future[None] | None = None
+        self.keys: dict[str, Execution] = {}  # live executions by key
+        self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
+        self.events: EventEmitter | None = None
+        self.log: Any = None
+        self.debug = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
-    def _log_task(self, event: str, handle: TaskHandle[Any], **extra: Any) -> None:
-        self._log.debug(
-            event,
-            task=handle.name,
-            priority=str(handle._priority),
-            attempt=handle._attempt,
-            **extra,
-        )
+    # -- the worker's host ---------------------------------------------------------------
 
-    def _reject(self, handle: TaskHandle[Any], error: BaseException) -> None:
-        if not handle._future.done():
-            handle._future.set_exception(error)
+    def may_start_background(self) -> bool:
+        """False while Background work must wait (see :class:`Supervisor`)."""
+        return self.supervisor.may_start_background()
 
-    def _reject_shutdown(self, handle: TaskHandle[Any]) -> None:
-        future = handle._future
-        if not future.done():
-            future.set_exception(ExecutorShutdownError(SHUTDOWN_MESSAGE))
-            # An execution ended by shutdown is expected news: a fire-and-forget handle
-            # nobody awaits must not log "exception was never retrieved" when collected.
-            future.exception()
+    def interrupt(
+        self, execution: Execution, reason: InterruptReason, *, cancel_scope: bool = True
+    ) -> bool:
+        """Interrupt a run (see :meth:`Supervisor.interrupt`)."""
+        return self.supervisor.interrupt(execution, reason, cancel_scope=cancel_scope)
 
-    def _retire(self, handle: TaskHandle[Any], kind: Kind) -> None:
-        """Count an execution's end; each admitted execution retires exactly once."""
-        handle._phase = DONE
+    def run_started(self, worker: Worker, execution: Execution) -> None:
+        """Count and announce a run that begins on ``worker``."""
+        assert self.loop is not None
+        assert execution.ctx is not None
+        now = self.loop.time()
+        execution.ctx._started = now
+        execution.worker_id = worker.worker_id
+        self.counters.running += 1
+        if self.debug:
+            self.log.debug(
+                "task_started",
+                task=execution.name,
+                priority=str(execution.priority),
+                worker_id=worker.worker_id,
+                worker_type=str(worker.worker_type),
+                attempt=execution.attempt,
+                wait_ms=round((now - execution.queued_at) * 1000.0, 3),
+            )
+        if self.events is not None:
+            kind: Any = "started" if execution.attempt == 1 else "resumed"
+            self.events.emit(kind, execution, worker.worker_id)
+
+    def run_finished(self, worker: Worker, execution: Execution) -> None:
+        """Apply the scheduling rules to a run that has fully ended."""
+        self.counters.running -= 1
+        ctx = execution.ctx
+        assert ctx is not None
+        reason = ctx._reason
+        if not execution.handles or execution.abandoned():
+            # Every caller already has its outcome: each gave up, or its execute(timeout=)
+            # expired, perhaps in the very loop step the run ended.
+            self.retire(execution, _gave_up_as(execution))
+        elif ctx._completes():
+            self._resolve(execution, ctx._result)
+            if self.debug:
+                self._log_completed(worker, execution, ctx)
+            self.retire(execution, "completed")
+        elif reason is None or (reason == "preempted" and ctx._no_reschedule):
+            if ctx._self_cancelled:
+                for handle in execution.handles:
+                    handle._future.cancel()
+                self.retire(execution, "cancelled")
+            else:
+                error = ctx._error
+                if error is None:  # a no_reschedule run cancelled before it returned
+                    error = TaskInterruptedError(
+                        f"task {execution.name!r} was preempted and asked not to be rescheduled"
+                    )
+                self.fail(execution, error)
+                if self.debug:
+                    self._log_task("task_failed", execution, error=repr(error))
+                self.retire(execution, "failed")
+        elif reason == "preempted":
+            if ctx._checkpoints == 0:
+                self.counters.wasted_runs += 1
+            if self.cut:
+                self.reject_shutdown(execution)
+                self.retire(execution, "cancelled", "shutdown")
+            else:
+                self.supervisor.reschedule(execution)
+        elif reason == "timeout":
+            timeout = execution.task.timeout
+            self.fail(
+                execution,
+                TimeoutError(
+                    f"task {execution.name!r} did not finish within {timeout}s (Task.timeout)"
+                ),
+            )
+            self.retire(execution, "timed_out")
+        elif reason == "shutdown":
+            self.reject_shutdown(execution)
+            self.retire(execution, "cancelled", "shutdown")
+        else:  # "cancelled": the callers already have their outcome
+            self.retire(execution, "cancelled")
+
+    def run_abandoned(self, execution: Execution) -> None:
+        """The worker running ``execution`` is being cancelled: end the execution."""
+        self.counters.running -= 1
+        self.reject_shutdown(execution)
+        self.retire(execution, "cancelled", "shutdown")
+
+    def retire_unrun(self, execution: Execution) -> None:
+        """Every caller gave up before the execution ran (their tasks have not yet run to
+        detach): retire it as what the last of them saw, a timeout of ``execute`` or a
+        cancellation."""
+        self.retire(execution, _gave_up_as(execution))
+
+    # -- the handles' owner --------------------------------------------------------------
+
+    def detach(self, handle: TaskHandle[Any], reason: DetachReason) -> None:
+        """A caller gave up; end the execution when it was the last one attached."""
         if handle._deadline is not None:
             handle._deadline.cancel()
             handle._deadline = None
-        c = self._counters
+        execution = handle._execution
+        try:
+            execution.handles.remove(handle)
+        except ValueError:
+            return  # already detached
+        if execution.handles:
+            return
+        execution.gave_up = reason
+        if execution.phase <= PREEMPTED:
+            self.withdraw(execution, "cancelled" if reason == "cancelled" else "timed_out")
+        elif execution.phase == RUNNING:
+            self.supervisor.interrupt(execution, "cancelled" if reason == "cancelled" else reason)
+
+    def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
+        """Move an execution to a more urgent lane (see :meth:`Supervisor.promote`)."""
+        return self.supervisor.promote(execution, priority, reason)
+
+    def expire(self, handle: TaskHandle[Any], timeout: float) -> None:
+        """A ``submit(timeout=)`` deadline passed: that caller gets ``TimeoutError``."""
+        handle._deadline = None
+        future = handle._future
+        if future.done():
+            return
+        future.set_exception(TimeoutError(f"task {handle.name!r} did not finish within {timeout}s"))
+        self.detach(handle, "timeout")
+
+    # -- settling and counting -----------------------------------------------------------
+
+    def _resolve(self, execution: Execution, result: Any) -> None:
+        for handle in execution.handles:
+            if not handle._future.done():
+                handle._future.set_result(result)
+
+    def fail(self, execution: Execution, error: BaseException) -> None:
+        """Give every attached caller ``error``."""
+        for handle in execution.handles:
+            if not handle._future.done():
+                handle._future.set_exception(error)
+
+    def reject_shutdown(self, execution: Execution) -> None:
+        """Give every attached caller ``ExecutorShutdownError``."""
+        for handle in execution.handles:
+            future = handle._future
+            if not future.done():
+                future.set_exception(ExecutorShutdownError(SHUTDOWN_MESSAGE))
+                # An execution ended by shutdown is expected news: a fire-and-forget
+                # handle nobody awaits must not log "exception was never retrieved".
+                future.exception()
+
+    def withdraw(self, execution: Execution, kind: Kind) -> None:
+        """Take a queued or preempted execution out of its lane and retire it."""
+        self._lanes[execution.priority].withdraw(execution)
+        self.retire(execution, kind)
+
+    def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
+        """Count an execution's end; each admitted execution retires exactly once."""
+        execution.phase = DONE
+        for handle in execution.handles:
+            if handle._deadline is not None:
+                handle._deadline.cancel()
+                handle._deadline = None
+        c = self.counters
         if kind == "completed":
             c.completed += 1
         elif kind == "failed":
             c.failed += 1
         elif kind == "cancelled":
             c.cancelled += 1
-            if self._debug:
-                self._log_task("task_cancelled", handle)
+            if self.debug:
+                self._log_task("task_cancelled", execution)
         else:
             c.timed_out += 1
-        if handle._priority is not Priority.BACKGROUND:
-            self._supervisor.urgent_retired()
-        self._outstanding -= 1
-        if not self._outstanding and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        if execution.key is not None:
+            self.keys.pop(execution.key, None)
+        if self.states_in_use:
+            self.states_in_use.pop(id(execution.state), None)
+        if self.events is not None:
+            if kind == "cancelled" and reason is None:
+                reason = "cancelled"
+            self.events.emit(kind, execution, execution.worker_id, reason)
+        if execution.priority is not Priority.BACKGROUND:
+            self.supervisor.urgent_retired()
+        self.outstanding -= 1
+        if not self.outstanding and self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
 
-    def _withdraw(self, handle: TaskHandle[Any], kind: Kind) -> None:
-        rerun = handle._phase == PREEMPTED
-        handle._phase = DONE
-        self._lanes[handle._priority].discard(rerun=rerun)
-        self._retire(handle, kind)
-
-    def _abandon(self, handle: TaskHandle[Any]) -> None:
-        """The caller gave up (its future is cancelled): withdraw or interrupt the task."""
-        if handle._phase <= PREEMPTED:
-            self._withdraw(handle, "cancelled")
-        elif handle._phase == RUNNING:
-            self._interrupt(handle, "cancelled")
-
-    def _expire(self, handle: TaskHandle[Any], timeout: float) -> None:
-        handle._deadline = None
-        if handle._future.done():
-            return
-        handle._future.set_exception(
-            TimeoutError(f"task {handle.name!r} did not finish within {timeout}s")
+    def _log_task(self, event: str, execution: Execution, **extra: Any) -> None:
+        self.log.debug(
+            event,
+            task=execution.name,
+            priority=str(execution.priority),
+            attempt=execution.attempt,
+            **extra,
         )
-        if handle._phase <= PREEMPTED:
-            self._withdraw(handle, "timed_out")
-        elif handle._phase == RUNNING:
-            self._interrupt(handle, "timeout")
 
-    def _interrupt(self, handle: TaskHandle[Any], reason: InterruptReason) -> None:
-        """Ask the running ``handle`` to stop, and cancel its scope (after any grace).
-
-        Only a preemption is soft: a stronger reason replaces it and ends its grace.
-        """
-        ctx = handle._ctx
-        scope = handle._scope
-        if ctx is None or scope is None or handle._phase != RUNNING:
-            return
-        current = ctx._reason
-        if current is not None and (current != "preempted" or reason == "preempted"):
-            return
-        ctx._signal(reason)
-        warn_after = self._config.interrupt_warning
-        if current is None and warn_after is not None:
-            ctx._add_timer(
-                self._loop.call_later(warn_after, self._warn_unended, handle, ctx, warn_after)
-            )
-        if reason == "preempted":
-            self._counters.preempted += 1
-            if self._debug:
-                self._log_task("task_preempted", handle)
-            grace = self._config.interrupt_grace
-            if grace > 0:
-                ctx._add_timer(self._loop.call_later(grace, scope.cancel))
-                return
-        scope.cancel()
-
-    def _warn_unended(self, handle: TaskHandle[Any], ctx: InterruptContext, waited: float) -> None:
-        """An interrupted run is still going: say so, and keep saying so while it does."""
-        if not ctx._active:
-            return
-        self._log.warning(
-            "task_interrupt_ignored",
-            task=handle.name,
-            priority=str(handle._priority),
-            attempt=ctx._attempt,
-            reason=ctx._reason,
-            waited_s=round(waited, 3),
-            sync=not handle._task.is_async,
-        )
-        step = self._config.interrupt_warning
-        assert step is not None
-        ctx._add_timer(self._loop.call_later(step, self._warn_unended, handle, ctx, waited + step))
-
-    def _abandon_run(self, handle: TaskHandle[Any]) -> None:
-        """The worker running ``handle`` is being cancelled: end the execution."""
-        self._reject_shutdown(handle)
-        self._retire(handle, "cancelled")
-
-    def _finish_run(
-        self,
-        worker: Worker,
-        handle: TaskHandle[Any],
-        ctx: InterruptContext,
-        ok: bool,
-        result: Any,
-        error: BaseException | None,
-        self_cancelled: bool,
-        started: float,
-    ) -> None:
-        """Apply the rules of SPEC §3 to a run that has fully ended.
-
-        ``ok`` and ``result`` say the compute returned; else ``error`` is what it raised,
-        ``self_cancelled`` that it raised CancelledError of its own accord, and neither
-        that it was cancelled by its interrupt.
-        """
-        future = handle._future
-        reason = ctx._reason
-        if ok and reason is None and not future.done():  # the common case, first
-            future.set_result(result)
-            if self._debug:
-                self._log_completed(worker, handle, started)
-            self._retire(handle, "completed")
-            return
-        if future.done():
-            # The caller already has its outcome — it gave up, or its execute(timeout=)
-            # expired (only _expire settles a running execution early) — perhaps in the
-            # very loop step the run ended, or while the run was winding down.
-            self._retire(handle, "cancelled" if future.cancelled() else "timed_out")
-            return
-        if reason is None or (reason == "preempted" and ctx._no_reschedule):
-            if ok:
-                future.set_result(result)
-                if self._debug:
-                    self._log_completed(worker, handle, started)
-                self._retire(handle, "completed")
-            elif self_cancelled:
-                future.cancel()
-                self._retire(handle, "cancelled")
-            else:
-                if error is None:  # a no_reschedule run cancelled before it returned
-                    error = TaskInterruptedError(
-                        f"task {handle.name!r} was preempted and asked not to be rescheduled"
-                    )
-                self._reject(handle, error)
-                if self._debug:
-                    self._log_task("task_failed", handle, error=repr(error))
-                self._retire(handle, "failed")
-        elif reason == "preempted":
-            if self._cut:
-                self._reject_shutdown(handle)
-                self._retire(handle, "cancelled")
-            else:
-                self._reschedule(handle)
-        elif reason == "timeout":
-            timeout = handle._task.timeout
-            self._reject(
-                handle,
-                TimeoutError(
-                    f"task {handle.name!r} did not finish within {timeout}s (Task.timeout)"
-                ),
-            )
-            self._retire(handle, "timed_out")
-        elif reason == "shutdown":
-            self._reject_shutdown(handle)
-            self._retire(handle, "cancelled")
-        else:  # "cancelled": the caller already has its outcome
-            self._retire(handle, "cancelled")
-
-    def _reschedule(self, handle: TaskHandle[Any]) -> None:
-        handle._phase = PREEMPTED
-        if self._debug:
-            handle._queued_at = self._loop.time()
-        self._lanes[Priority.BACKGROUND].push_rerun(handle)
-        self._counters.rescheduled += 1
-        if self._debug:
-            self._log_task("task_rescheduled", handle)
-        self._groups[Priority.BACKGROUND].wake_one()
-
-    def _log_completed(self, worker: Worker, handle: TaskHandle[Any], started: float) -> None:
-        now = self._loop.time()
-        self._log.debug(
+    def _log_completed(self, worker: Worker, execution: Execution, ctx: InterruptContext) -> None:
+        assert self.loop is not None
+        now = self.loop.time()
+        self.log.debug(
             "task_completed",
-            task=handle.name,
-            priority=str(handle._priority),
+            task=execution.name,
+            priority=str(execution.priority),
             worker_id=worker.worker_id,
             worker_type=str(worker.worker_type),
-            attempt=handle._attempt,
-            wait_ms=round((started - handle._queued_at) * 1000.0, 3),
-            run_ms=round((now - started) * 1000.0, 3),
+            attempt=execution.attempt,
+            wait_ms=round((ctx._started - execution.queued_at) * 1000.0, 3),
+            run_ms=round((now - ctx._started) * 1000.0, 3),
         )
+
+
+def _gave_up_as(execution: Execution) -> Kind:
+    """How to count an execution whose callers all gave up: as the last one saw it."""
+    if execution.handles:  # they gave up, but have not yet run to detach
+        within = execution.handles[-1]._within
+        timed_out = within is not None and within.expired()
+    else:
+        timed_out = execution.gave_up == "timeout"
+    return "timed_out" if timed_out else "cancelled"

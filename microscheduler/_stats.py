@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence, Sized
+from typing import Protocol
 
 from ._priority import Priority
+
+
+class _Lane(Sized, Protocol):
+    priority: Priority
+
+    @property
+    def waiting_submitters(self) -> int: ...
+
 
 __all__ = ("Counters", "ExecutorStatistics")
 
@@ -29,8 +38,16 @@ class ExecutorStatistics:
         timed_out: Executions ended by ``Task.timeout`` or the caller's ``timeout``.
         preempted: Preemptions so far (a run interrupted so urgent work could go first).
         rescheduled: Preempted runs queued again for a rerun.
-        submitted: Executions admitted so far.
+        submitted: Executions admitted so far (joins are not new executions).
         workers: The number of workers.
+        joined: Submits of a live key that attached to its execution instead.
+        promoted: Executions moved to a more urgent lane (by a join, ``promote()`` or
+            ``max_background_wait``).
+        wasted_runs: Background runs preempted before their first checkpoint: their
+            work is lost. Many of them mean thrash (see ``background_quiet_period`` and
+            ``min_background_slice``).
+        waiting_submitters: Callers waiting for room in a full lane, all lanes.
+        idle_workers: Workers waiting for work.
     """
 
     __module__ = "microscheduler"
@@ -45,6 +62,41 @@ class ExecutorStatistics:
     rescheduled: int
     submitted: int
     workers: int
+    joined: int = 0
+    promoted: int = 0
+    wasted_runs: int = 0
+    waiting_submitters: int = 0
+    idle_workers: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        counters: Counters,
+        lanes: Sequence[_Lane],
+        idle_groups: Sequence[Sized],
+        workers: int,
+    ) -> ExecutorStatistics:
+        """Build a snapshot from an executor's counters, lanes and idle-worker groups (a
+        group shared by several lanes is counted once)."""
+        c = counters
+        groups = {id(group): group for group in idle_groups}.values()
+        return cls(
+            queued={lane.priority: len(lane) for lane in lanes},
+            running=c.running,
+            completed=c.completed,
+            failed=c.failed,
+            cancelled=c.cancelled,
+            timed_out=c.timed_out,
+            preempted=c.preempted,
+            rescheduled=c.rescheduled,
+            submitted=c.submitted,
+            workers=workers,
+            joined=c.joined,
+            promoted=c.promoted,
+            wasted_runs=c.wasted_runs,
+            waiting_submitters=sum(lane.waiting_submitters for lane in lanes),
+            idle_workers=sum(len(group) for group in groups),
+        )
 
 
 class Counters:
@@ -54,11 +106,14 @@ class Counters:
         "cancelled",
         "completed",
         "failed",
+        "joined",
         "preempted",
+        "promoted",
         "rescheduled",
         "running",
         "submitted",
         "timed_out",
+        "wasted_runs",
     )
 
     def __init__(self) -> None:
@@ -70,3 +125,6 @@ class Counters:
         self.timed_out = 0
         self.preempted = 0
         self.rescheduled = 0
+        self.joined = 0
+        self.promoted = 0
+        self.wasted_runs = 0

@@ -1,31 +1,37 @@
-"""Tasks (what to run) and task handles (one queued or running execution of a task)."""
+"""Tasks: what to run, in which lane, with which state and key."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import enum
 import functools
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
-from ._exceptions import ExecutorShutdownError
 from ._interrupt import InterruptContext
-from ._lanes import PREEMPTED, QUEUED, RUNNING
 from ._priority import Priority
 from ._state import NoOpTaskState, TaskState
 
-if TYPE_CHECKING:
-    from ._executor import TaskExecutor
-
-__all__ = ("Compute", "Task", "TaskHandle", "TaskStatus")
+__all__ = (
+    "MAX_KEY_LENGTH",
+    "Compute",
+    "StateSource",
+    "Task",
+    "check_priority",
+    "check_timeout",
+    "new_state",
+)
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+
+MAX_KEY_LENGTH = 256
+
+#: A task's ``initial_state``: a state object, or a zero-argument factory called once per
+#: execution so that every execution gets its own state.
+StateSource = TaskState | Callable[[], TaskState]
 
 #: ``compute(resource, state, interrupt)``: an ``async def`` runs on the event loop, a plain
 #: ``def`` runs in a worker thread.
@@ -45,13 +51,64 @@ def _is_async_callable(obj: object) -> bool:
 
 
 def check_priority(priority: object, what: str = "priority") -> Priority:
-    """Return ``priority`` if it is a :class:`Priority`, else raise ``ValueError``."""
-    if not isinstance(priority, Priority):
+    """Return ``priority`` as a :class:`Priority`, else raise ``ValueError``.
+
+    A plain int equal to a ``Priority`` value (``2``) is accepted and coerced, as an
+    ``IntEnum`` invites; anything else (a bool, a str, an int out of range) is refused.
+    """
+    if priority.__class__ is Priority:
+        return priority
+    if isinstance(priority, int) and not isinstance(priority, bool) and 0 <= priority <= 2:
+        return Priority(priority)
+    raise ValueError(
+        f"{what} must be a Priority (Priority.UI, Priority.LAST_EFFORT or "
+        f"Priority.BACKGROUND), got {priority!r}"
+    )
+
+
+def check_key(key: object) -> str | None:
+    """Return ``key`` if it is None or a non-empty str of at most 256 characters."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
         raise ValueError(
-            f"{what} must be a Priority (Priority.UI, Priority.LAST_EFFORT or "
-            f"Priority.BACKGROUND), got {priority!r}"
+            f"Task key must be a non-empty str of at most {MAX_KEY_LENGTH} characters or None, "
+            f"got {key!r:.80}"
         )
-    return priority
+    return key
+
+
+def _check_state(state: object) -> None:
+    if state is None or isinstance(state, type):
+        return  # None, or a TaskState class used as a factory
+    if isinstance(state, TaskState):
+        return
+    if callable(state):
+        return  # a factory, checked when it is called
+    raise TypeError(
+        f"Task initial_state must satisfy TaskState (save() -> bytes and restore(data: "
+        f"bytes)) or be a zero-argument factory of one, got {state!r}"
+    )
+
+
+def new_state(task: Task[Any]) -> TaskState:
+    """The state object for one new execution of ``task``.
+
+    Raises:
+        TypeError: A factory returned something that is not a :class:`TaskState`.
+    """
+    source = task.initial_state
+    if source is None:
+        return NoOpTaskState()
+    if isinstance(source, type) or not isinstance(source, TaskState):
+        state = source()
+        if not isinstance(state, TaskState):
+            raise TypeError(
+                f"Task {task.name!r}: initial_state factory {source!r} must return a "
+                f"TaskState, got {state!r}"
+            )
+        return state
+    return source
 
 
 def check_timeout(timeout: object, what: str = "timeout") -> float | None:
@@ -65,14 +122,19 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
     return float(timeout)
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, eq=False, init=False)
+@dataclasses.dataclass(slots=True, kw_only=True, eq=False, init=False)
 class Task(Generic[T]):
-    """A unit of work for a :class:`TaskExecutor`.
+    """A unit of work for a :class:`TaskExecutor`; immutable once built.
 
-    A task may be executed many times; each execution gets its own handle. Its
-    ``initial_state`` object is passed to every run of ``compute`` and, when the executor
-    holds a snapshot for the execution (``saved_state``, or one saved by an earlier,
-    preempted run), is restored from it just before the run.
+    A task may be executed many times; each execution gets its own handle and its own
+    state: ``initial_state`` is either a state object (then only one execution at a time
+    may use it) or a zero-argument factory called once per execution. That state is passed
+    to every run of the execution's ``compute`` and, when the executor holds a snapshot
+    for the execution (``saved_state``, one saved by an earlier, preempted run, or for a
+    keyed task one in the snapshot store), is restored from it just before the run.
+
+    Tasks default to the Background lane: name ``priority=Priority.UI`` for work a user
+    waits on.
 
     Attributes:
         name: A non-empty name, used in logs and errors.
@@ -80,18 +142,23 @@ class Task(Generic[T]):
             whose ``__call__`` is one) runs on the event loop; a plain ``def`` runs in a
             worker thread, where ``interrupt.is_interrupted()`` is safe to poll.
         priority: The lane used when ``execute``/``submit`` name none.
-        initial_state: The state passed to compute; None means a fresh
-            :class:`NoOpTaskState` per execution.
+        initial_state: The state passed to compute (a :class:`TaskState`, or a
+            zero-argument factory of one); None means a fresh :class:`NoOpTaskState`.
         saved_state: A snapshot to restore into ``initial_state`` before the first run.
         timeout: Limit in seconds on one run of compute (queue time and time spent
             preempted do not count); on expiry the caller gets ``TimeoutError`` and the
             task is not run again.
+        key: Identifies the work across callers and processes. While an execution of a
+            key is live in an executor, executing another task with that key joins it
+            (same outcome for every caller) instead of running the work twice; its
+            snapshots go to the executor's snapshot store, so a new process resumes it.
 
     Raises:
         TypeError: ``name`` is not a string, ``compute`` is not callable, or
-            ``initial_state`` does not satisfy :class:`TaskState`.
-        ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`, or
-            ``timeout`` is negative.
+            ``initial_state`` is neither a :class:`TaskState` nor a factory.
+        ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`,
+            ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
+            characters.
     """
 
     __module__ = "microscheduler"
@@ -99,9 +166,10 @@ class Task(Generic[T]):
     name: str
     compute: Compute[T]
     priority: Priority = Priority.BACKGROUND
-    initial_state: TaskState | None = None
+    initial_state: StateSource | None = None
     saved_state: bytes | None = None
     timeout: float | None = None
+    key: str | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
 
     # Two signatures so type checkers infer T from an async compute's awaited value as
@@ -113,9 +181,10 @@ class Task(Generic[T]):
         name: str,
         compute: Callable[[Any, Any, InterruptContext], Awaitable[T]],
         priority: Priority = ...,
-        initial_state: TaskState | None = ...,
+        initial_state: StateSource | None = ...,
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
+        key: str | None = ...,
     ) -> None: ...
 
     @overload
@@ -125,9 +194,10 @@ class Task(Generic[T]):
         name: str,
         compute: Callable[[Any, Any, InterruptContext], T],
         priority: Priority = ...,
-        initial_state: TaskState | None = ...,
+        initial_state: StateSource | None = ...,
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
+        key: str | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -136,9 +206,10 @@ class Task(Generic[T]):
         name: str,
         compute: Compute[T],
         priority: Priority = Priority.BACKGROUND,
-        initial_state: TaskState | None = None,
+        initial_state: StateSource | None = None,
         saved_state: bytes | None = None,
         timeout: float | None = None,
+        key: str | None = None,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Task name must be a str, got {name!r}")
@@ -150,187 +221,41 @@ class Task(Generic[T]):
                 f"got {compute!r}"
             )
         if priority.__class__ is not Priority:
-            check_priority(priority, "Task priority")
-        if initial_state is not None and not isinstance(initial_state, TaskState):
-            raise TypeError(
-                f"Task initial_state must satisfy TaskState (save() -> bytes and "
-                f"restore(data: bytes)), got {initial_state!r}"
-            )
+            priority = check_priority(priority, "Task priority")
+        if initial_state is not None:
+            _check_state(initial_state)
         if saved_state is not None:
             if not isinstance(saved_state, bytes | bytearray | memoryview):
                 raise TypeError(f"Task saved_state must be bytes or None, got {saved_state!r}")
             saved_state = bytes(saved_state)
         if timeout is not None:
             timeout = check_timeout(timeout, "Task timeout")
+        if key is not None:
+            check_key(key)
         _set_name(self, name)
         _set_compute(self, compute)
         _set_priority(self, priority)
         _set_initial_state(self, initial_state)
         _set_saved_state(self, saved_state)
         _set_timeout(self, timeout)
+        _set_key(self, key)
         _set_is_async(self, _is_async_callable(compute))
 
+    # Immutable without ``frozen=True``: a frozen slotted dataclass breaks ``Task[int](...)``
+    # on Python 3.11 (typing's ``__orig_class__`` assignment hits its ``super()`` call),
+    # while FrozenInstanceError (an AttributeError) is what typing expects and ignores.
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r} of a Task")
 
-# A frozen dataclass's fields are set through their slot descriptors: object.__setattr__
-# on a class that overrides __setattr__ costs several times more, on every Task().
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r} of a Task")
+
+
+# Fields are set through their slot descriptors: object.__setattr__ on a class that
+# overrides __setattr__ costs several times more, on every Task().
 _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _set_timeout = (
     Task.__dict__[field].__set__
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
+_set_key = Task.__dict__["key"].__set__
 _set_is_async = Task.__dict__["is_async"].__set__
-
-
-class TaskStatus(enum.Enum):
-    """Where one execution of a task stands."""
-
-    __module__ = "microscheduler"
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PREEMPTED = "preempted"
-    """Interrupted by urgent work and waiting, with its latest snapshot, to be rerun."""
-    COMPLETED = "completed"
-    FAILED = "failed"
-    """Ended with an exception: the task's own, ``TimeoutError``, ``StateRestoreError``
-    or ``TaskInterruptedError``."""
-    CANCELLED = "cancelled"
-    """Cancelled by its caller, or by a shutdown (``ExecutorShutdownError``)."""
-
-
-_PHASE_STATUS = {
-    QUEUED: TaskStatus.QUEUED,
-    PREEMPTED: TaskStatus.PREEMPTED,
-    RUNNING: TaskStatus.RUNNING,
-}
-
-
-class TaskHandle(Generic[T_co]):
-    """One execution of a task: await it for the result.
-
-    Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
-    ``TimeoutError``, ``ExecutorShutdownError``, ``StateRestoreError`` or
-    ``TaskInterruptedError``. As with an ``asyncio.Task``, cancelling a coroutine that
-    awaits the handle cancels the execution: a queued task is withdrawn, a running one is
-    interrupted and never rerun.
-
-    Handles are created by :meth:`TaskExecutor.submit` and :meth:`TaskExecutor.submit_nowait`.
-    """
-
-    __module__ = "microscheduler"
-    __slots__ = (
-        "__weakref__",
-        "_attempt",
-        "_ctx",
-        "_deadline",
-        "_executor",
-        "_future",
-        "_phase",
-        "_priority",
-        "_queued_at",
-        "_scope",
-        "_snapshot",
-        "_state",
-        "_task",
-    )
-
-    def __init__(
-        self,
-        executor: TaskExecutor,
-        task: Task[T_co],
-        priority: Priority,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._executor = executor
-        self._task = task
-        self._priority = priority
-        self._future: asyncio.Future[T_co] = loop.create_future()
-        self._phase = QUEUED
-        state = task.initial_state
-        self._state: TaskState = NoOpTaskState() if state is None else state
-        self._snapshot = task.saved_state
-        self._attempt = 0
-        self._ctx: InterruptContext | None = None
-        self._scope: Any = None  # the running attempt's anyio.CancelScope
-        self._deadline: asyncio.TimerHandle | None = None  # execute(timeout=...)
-        self._queued_at = 0.0  # set by the executor when it logs queue waits
-
-    @property
-    def name(self) -> str:
-        """The task's name."""
-        return self._task.name
-
-    @property
-    def task(self) -> Task[T_co]:
-        """The task this handle executes."""
-        return self._task
-
-    @property
-    def priority(self) -> Priority:
-        """The lane the task was queued in."""
-        return self._priority
-
-    @property
-    def attempt(self) -> int:
-        """How many runs have started so far (0 while first queued)."""
-        return self._attempt
-
-    @property
-    def status(self) -> TaskStatus:
-        """Where this execution stands, as its caller sees it."""
-        future = self._future
-        if not future.done():
-            return _PHASE_STATUS[self._phase]
-        if future.cancelled():
-            return TaskStatus.CANCELLED
-        error = future.exception()
-        if error is None:
-            return TaskStatus.COMPLETED
-        if isinstance(error, ExecutorShutdownError):
-            return TaskStatus.CANCELLED
-        return TaskStatus.FAILED
-
-    def done(self) -> bool:
-        """True once the execution has an outcome."""
-        return self._future.done()
-
-    def result(self) -> T_co:
-        """Return the result, or raise the execution's exception.
-
-        Raises:
-            RuntimeError: The execution has no outcome yet.
-            asyncio.CancelledError: The execution was cancelled.
-        """
-        if not self._future.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
-        return self._future.result()
-
-    def cancel(self) -> bool:
-        """Cancel the execution: withdraw it if queued, interrupt it if running.
-
-        Returns:
-            False if the execution already had an outcome, else True.
-        """
-        if not self._future.cancel():
-            return False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            # Called while the executor's loop is paused (as Task.cancel() may be): the run
-            # is interrupted as soon as the loop runs again.
-            self._future.get_loop().call_soon(self._executor._abandon, self)
-        else:
-            self._executor._abandon(self)
-        return True
-
-    def __await__(self) -> Generator[Any, None, T_co]:
-        try:
-            return (yield from self._future.__await__())
-        except asyncio.CancelledError:
-            # The awaiting task was cancelled, which cancelled the future it waited on.
-            if self._future.cancelled():
-                self._executor._abandon(self)
-            raise
-
-    def __repr__(self) -> str:
-        status = self.status.value
-        return f"<TaskHandle {self.name!r} {self._priority} {status} attempt={self._attempt}>"

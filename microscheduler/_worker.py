@@ -1,26 +1,25 @@
-"""Workers: coroutines that take tasks from their lanes and run them one at a time."""
+"""Workers: coroutines that take executions from their lanes and run them one at a time."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import inspect
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Sequence
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
 
 from ._exceptions import StateRestoreError
-from ._interrupt import InterruptContext
-from ._lanes import RUNNING, Lane, WorkerGroup
-from ._priority import WorkerType
+from ._execution import RUNNING, Execution
+from ._interrupt import InterruptContext, InterruptReason
+from ._lanes import Lane
+from ._priority import Priority, WorkerType
 
-if TYPE_CHECKING:
-    from ._executor import TaskExecutor
-    from ._task import TaskHandle
-
-__all__ = ("Worker", "sync_computes_running")
+__all__ = ("IdleWorkers", "Worker", "WorkerHost", "sync_computes_running")
 
 _NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
 _sync_lock = threading.Lock()
@@ -47,68 +46,176 @@ def _call_sync(compute: Any, resource: object, state: object, ctx: InterruptCont
             _sync_running -= 1
 
 
+class _InContext:
+    """Await an awaitable while running each of its steps in ``context``.
+
+    This is what ``create_task(coro, context=...)`` does for a whole task, without a task
+    of its own: the compute sees its caller's context variables, and what it sets stays in
+    its execution's context instead of leaking into the worker's next run.
+    """
+
+    __slots__ = ("_awaitable", "_context")
+
+    def __init__(self, awaitable: Any, context: contextvars.Context) -> None:
+        self._awaitable = awaitable
+        self._context = context
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self._awaitable.__await__()
+        run = self._context.run
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    yielded = run(steps.send, value)
+                else:
+                    thrown, error = error, None
+                    yielded = run(steps.throw, thrown)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                run(steps.close)
+                raise
+            except BaseException as exc:  # a cancellation thrown in by the worker task
+                error = exc
+                value = None
+
+
+class IdleWorkers:
+    """The idle workers serving a set of lanes: a queue of their wake-ups.
+
+    A wake-up may find nothing to do (another worker took the work first): a woken worker
+    always re-checks its lanes. A busy worker finds new work when it next checks, so no
+    wake-up is ever needed for it.
+    """
+
+    __slots__ = ("_idle",)
+
+    def __init__(self) -> None:
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def __len__(self) -> int:
+        return sum(1 for waiter in self._idle if not waiter.done())
+
+    async def wait(self) -> None:
+        """Sleep until :meth:`wake_one` or :meth:`wake_all` is called."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            await waiter
+        finally:
+            waiter.cancel()
+
+    def wake_one(self) -> None:
+        """Wake one idle worker, if any."""
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def wake_all(self) -> None:
+        """Wake every idle worker."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class WorkerHost(Protocol):
+    """What a worker needs from the executor that owns it."""
+
+    limiter: anyio.CapacityLimiter
+    log: Any
+
+    @property
+    def cut(self) -> bool:
+        """True once shutdown has cut off all work."""
+        ...
+
+    def may_start_background(self) -> bool:
+        """False while Background work must not start (gated or in a quiet period)."""
+        ...
+
+    def run_started(self, worker: Worker, execution: Execution) -> None:
+        """A run began on ``worker`` (its context is ``execution.ctx``)."""
+        ...
+
+    def run_finished(self, worker: Worker, execution: Execution) -> None:
+        """A run has fully ended; its outcome is on ``execution.ctx``."""
+        ...
+
+    def run_abandoned(self, execution: Execution) -> None:
+        """The worker task itself is being cancelled while running ``execution``."""
+        ...
+
+    def retire_unrun(self, execution: Execution) -> None:
+        """Every caller of ``execution`` gave up before it ran: retire it, never run."""
+        ...
+
+    def interrupt(
+        self, execution: Execution, reason: InterruptReason, *, cancel_scope: bool = True
+    ) -> bool:
+        """Interrupt ``execution``'s run; True if ``reason`` was applied."""
+        ...
+
+
 class Worker:
     """One worker coroutine: serves a fixed list of lanes, most urgent first.
 
     Invariants of :meth:`run`:
-        * A worker runs at most one compute at a time; ``current`` is the handle it runs.
+        * A worker runs at most one compute at a time; ``current`` is the execution it runs.
         * It always takes from the most urgent non-empty lane it serves (strict priority),
-          and a gated background worker takes nothing while the supervisor holds it.
+          and takes nothing from the Background lane while its host says Background work
+          must wait (``preempt_background`` gating, a quiet period).
         * A run ended by preemption, caller cancel, timeout or shutdown — a sync compute's
           thread included — has fully finished before the worker takes anything else, so
-          a task never runs twice at once and preempting work never overlaps its victim.
-        * A compute's exception never escapes the worker; only a cancellation of the
-          worker task itself does, and then the handle it held still gets an outcome.
-        * The worker returns once the executor is cut off (shutdown) and its lanes hold
+          an execution never runs twice at once and preempting work never overlaps its
+          victim.
+        * A compute's exception, of any kind but ``KeyboardInterrupt``/``SystemExit``,
+          never escapes the worker; only a cancellation of the worker task itself does, and
+          then the execution it held still gets an outcome.
+        * Every compute runs in its execution's context (a copy of the submitter's).
+        * The worker returns once its host is cut off (shutdown) and its lanes hold
           nothing more for it.
     """
 
-    __slots__ = (
-        "_executor",
-        "_gated",
-        "current",
-        "group",
-        "lanes",
-        "resource",
-        "worker_id",
-        "worker_type",
-    )
+    __slots__ = ("_host", "current", "idle", "lanes", "resource", "worker_id", "worker_type")
 
     def __init__(
         self,
-        executor: TaskExecutor,
+        host: WorkerHost,
         worker_id: int,
         worker_type: WorkerType,
         lanes: Sequence[Lane],
-        group: WorkerGroup,
-        *,
-        gated: bool,
+        idle: IdleWorkers,
     ) -> None:
-        self._executor = executor
+        self._host = host
         self.worker_id = worker_id
         self.worker_type = worker_type
         self.lanes = tuple(lanes)
-        self.group = group
-        self._gated = gated
+        self.idle = idle
         self.resource: object = None
-        self.current: TaskHandle[Any] | None = None
+        self.current: Execution | None = None
 
     def __repr__(self) -> str:
         doing = f"running {self.current.name!r}" if self.current is not None else "idle"
         return f"<Worker {self.worker_id} {self.worker_type} {doing}>"
 
-    def _take(self) -> TaskHandle[Any] | None:
-        if self._gated and self._executor._supervisor.holds_background():
-            return None
+    def _take(self) -> Execution | None:
         for lane in self.lanes:
-            if lane.heap:
-                handle = lane.pop()
-                if handle is not None:
-                    return handle
+            if lane._new or lane._reruns:
+                if lane.priority is Priority.BACKGROUND and not self._host.may_start_background():
+                    return None
+                return lane.take()
         return None
 
     async def run(self) -> None:
-        """Take and run tasks until the executor shuts down.
+        """Take and run executions until the host shuts down.
 
         Runs happen inside a cancel scope that the worker keeps open across runs, so an
         uninterrupted run costs no scope of its own. Interrupting a run cancels that scope;
@@ -119,109 +226,170 @@ class Worker:
             pass
 
     async def _serve_in_one_scope(self) -> bool:
-        """Serve tasks until a run is interrupted (False) or the executor is cut off (True)."""
-        executor = self._executor
+        """Serve until a run is interrupted (False) or the host is cut off (True)."""
+        host = self._host
         with anyio.CancelScope() as scope:
             while True:
-                handle = self._take()
-                if handle is None:
-                    if executor._cut:
+                execution = self._take()
+                if execution is None:
+                    if host.cut:
                         return True
-                    await self.group.wait()
+                    await self.idle.wait()
                     continue
-                if handle._future.done():
-                    # Its caller's task was cancelled (which cancels the future at once)
-                    # but has not run yet to withdraw it: retire it here, never run.
-                    executor._retire(handle, "cancelled")
+                if execution.abandoned():
+                    # Its callers' tasks were cancelled (which cancels their futures at
+                    # once) but have not run yet to detach: retire it here, never run.
+                    host.retire_unrun(execution)
                     continue
-                await self._run_one(handle, scope)
+                await self._run_one(execution, scope)
                 if scope.cancel_called:
                     # The run was interrupted but ended before the cancellation reached
                     # it: this scope is spent, and the next run needs a fresh one.
                     return False
         return False
 
-    async def _run_one(self, handle: TaskHandle[Any], scope: anyio.CancelScope) -> None:
-        executor = self._executor
-        loop = executor._loop
-        task = handle._task
-        handle._attempt += 1
-        ctx = InterruptContext(handle, handle._attempt)
-        handle._ctx = ctx
-        handle._scope = scope
-        handle._phase = RUNNING
-        self.current = handle
-        executor._counters.running += 1
-        started = loop.time() if executor._debug else 0.0
-        if executor._debug:
-            executor._log.debug(
-                "task_started",
-                task=task.name,
-                priority=str(handle._priority),
-                worker_id=self.worker_id,
-                worker_type=str(self.worker_type),
-                attempt=handle._attempt,
-                wait_ms=round((started - handle._queued_at) * 1000.0, 3),
-            )
-        ok = self_cancelled = abandoned = False
-        result: Any = None
-        error: BaseException | None = None
+    async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
+        host = self._host
+        execution.attempt += 1
+        ctx = InterruptContext(
+            execution,
+            execution.attempt,
+            has_state=execution.task.initial_state is not None,
+            keyed=execution.store is not None,
+        )
+        execution.ctx = ctx
+        execution.scope = scope
+        execution.phase = RUNNING
+        self.current = execution
+        host.run_started(self, execution)
+        abandoned = False
         try:
-            if handle._snapshot is not None:
-                try:
-                    handle._state.restore(handle._snapshot)
-                except Exception as exc:
-                    error = StateRestoreError(f"failed to restore state: {exc}")
-                    error.__cause__ = exc
-                    return
-            if task.timeout is not None:
-                ctx._add_timer(
-                    loop.call_later(task.timeout, executor._interrupt, handle, "timeout")
-                )
-            if task.is_async:
-                result = await task.compute(self.resource, handle._state, ctx)
-            else:
-                result = await anyio.to_thread.run_sync(
-                    _call_sync,
-                    task.compute,
-                    self.resource,
-                    handle._state,
-                    ctx,
-                    limiter=executor._limiter,
-                )
-                if result is _NOT_RUN:
-                    return  # ended by its interrupt before it began: decided by the reason
-                if inspect.isawaitable(result):
-                    result = await result
-            ok = True
+            if not execution.loaded:
+                await self._load(execution, ctx)
+            if execution.snapshot is not None and ctx._error is None:
+                self._restore(execution, ctx)
+            if ctx._error is None:
+                timeout = execution.task.timeout
+                if timeout is None:
+                    result = await self._compute(execution, ctx)
+                else:
+                    result = await self._compute_with_timeout(execution, ctx, timeout)
+                if result is not _NOT_RUN:
+                    ctx._ok = True
+                    ctx._result = result
         except asyncio.CancelledError:
             if scope.cancel_called:
                 raise  # the interrupt: finished below, swallowed by the worker's scope
             if _cancelling():
                 # The worker task itself is being cancelled (the loop is closing): the run
-                # is over and its caller must still get an outcome.
+                # is over and its callers must still get an outcome.
                 abandoned = True
                 raise
             # The compute raised CancelledError of its own accord (e.g. it awaited
-            # something that was cancelled); its caller sees a cancellation.
-            self_cancelled = True
-        except Exception as exc:
-            error = exc
-        except BaseException:  # KeyboardInterrupt, SystemExit: let them stop the loop
+            # something that was cancelled); its callers see a cancellation.
+            ctx._self_cancelled = True
+        except (KeyboardInterrupt, SystemExit):  # let them stop the loop
             abandoned = True
             raise
+        except BaseException as exc:
+            if not (ctx._reason == "timeout" and isinstance(exc, TimeoutError)):
+                ctx._error = exc
         finally:
             ctx._end()
-            self._release(handle)
+            execution.scope = None
+            self.current = None
             if abandoned:
-                executor._abandon_run(handle)
+                host.run_abandoned(execution)
             else:
-                executor._finish_run(self, handle, ctx, ok, result, error, self_cancelled, started)
+                if execution.store is not None and ctx._completes():
+                    await self._forget_snapshot(execution)
+                host.run_finished(self, execution)
 
-    def _release(self, handle: TaskHandle[Any]) -> None:
-        handle._scope = None
-        self.current = None
-        self._executor._counters.running -= 1
+    async def _forget_snapshot(self, execution: Execution) -> None:
+        """A keyed execution completed: its stored snapshot is of no more use."""
+        store, key = execution.store, execution.key
+        assert store is not None
+        assert key is not None
+        with anyio.CancelScope(shield=True):
+            try:
+                await store.delete(key)
+            except Exception as exc:  # the result stands; a stale snapshot is only waste
+                self._host.log.error("snapshot_delete_failed", task=execution.name, exc_info=exc)
+
+    @staticmethod
+    def _restore(execution: Execution, ctx: InterruptContext) -> None:
+        """Restore the execution's state from its snapshot before a run."""
+        try:
+            execution.state.restore(execution.snapshot)  # type: ignore[arg-type]
+        except Exception as exc:
+            error = StateRestoreError(f"failed to restore state: {exc}")
+            error.__cause__ = exc
+            ctx._error = error
+
+    @staticmethod
+    async def _load(execution: Execution, ctx: InterruptContext) -> None:
+        """A keyed execution's first run: load its snapshot from the store, if any."""
+        execution.loaded = True
+        store, key = execution.store, execution.key
+        assert store is not None
+        assert key is not None
+        try:
+            execution.snapshot = await store.load(key)
+        except Exception as exc:
+            error = StateRestoreError(f"failed to restore state: snapshot store: {exc}")
+            error.__cause__ = exc
+            ctx._error = error
+
+    async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
+        task = execution.task
+        if task.is_async:
+            awaitable = execution.context.run(task.compute, self.resource, execution.state, ctx)
+            return await _InContext(awaitable, execution.context)
+        result = await anyio.to_thread.run_sync(
+            execution.context.run,
+            _call_sync,
+            task.compute,
+            self.resource,
+            execution.state,
+            ctx,
+            limiter=self._host.limiter,
+        )
+        if inspect.isawaitable(result):
+            result = await _InContext(result, execution.context)
+        return result
+
+    async def _compute_with_timeout(
+        self, execution: Execution, ctx: InterruptContext, timeout: float
+    ) -> Any:
+        """Run the compute under a fresh ``asyncio.timeout`` for this run only.
+
+        At the deadline the run's context turns interrupted (reason ``"timeout"``) first,
+        then the timeout cancels the run, so a compute (or a sync compute's thread) sees
+        why it is stopped. A sync compute's thread cannot be cancelled: its run is awaited
+        through an inner task, and a timed-out run still waits for its thread to return.
+        """
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as run_timeout:
+
+            def expire() -> None:
+                if ctx._active and self._host.interrupt(execution, "timeout", cancel_scope=False):
+                    run_timeout.reschedule(loop.time())
+
+            deadline = loop.call_at(ctx._started + timeout, expire)
+            try:
+                if execution.task.is_async:
+                    return await self._compute(execution, ctx)
+                inner = asyncio.ensure_future(self._compute(execution, ctx))
+                try:
+                    return await asyncio.shield(inner)
+                except asyncio.CancelledError:
+                    with anyio.CancelScope(shield=True):
+                        await asyncio.wait((inner,))
+                    if not inner.cancelled():
+                        inner.exception()  # retrieved: the run's outcome is its interrupt
+                    raise
+            finally:
+                deadline.cancel()
 
 
 def _cancelling() -> int:

@@ -199,7 +199,7 @@ class TestSingleProcessorPreemption:
         async def urgent(resource: object, state: object, ctx: InterruptContext) -> None:
             events.append("urgent started")
 
-        handle = single.submit_nowait(task(background, BG))
+        handle = single.submit_nowait(task(background, BG, initial_state=Counter))
         await started.wait()
         await single.execute(task(urgent, UI))
         assert events == ["victim caught", "victim ended", "urgent started"]

@@ -10,12 +10,14 @@ from _helpers import Gate, const, task
 
 from microscheduler import (
     InterruptContext,
+    NoOpTaskState,
     Priority,
     QueueFullError,
     TaskExecutor,
     WorkerConfig,
     WorkerType,
 )
+from microscheduler._execution import Execution
 from microscheduler._lanes import Lane
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
@@ -186,20 +188,15 @@ class TestLaneOrder:
     def test_reruns_go_first_most_recently_preempted_first(self) -> None:
         """In a lane, reruns precede new work, the latest preempted first; new work is FIFO."""
 
-        class Fake:
-            _phase = 0
-
-            def __init__(self, name: str) -> None:
-                self.name = name
-
         lane = Lane(BG, 0)
-        items = {n: Fake(n) for n in ["new1", "new2", "re1", "re2", "new3"]}
-        lane.push(items["new1"])  # type: ignore[arg-type]
-        lane.push(items["new2"])  # type: ignore[arg-type]
-        lane.push_rerun(items["re1"])  # type: ignore[arg-type]
-        lane.push_rerun(items["re2"])  # type: ignore[arg-type]
-        lane.push(items["new3"])  # type: ignore[arg-type]
+        items = {n: Execution(task(const(n), name=n), BG, NoOpTaskState(), i, 0.0, None)
+                 for i, n in enumerate(["new1", "new2", "re1", "re2", "new3"])}  # fmt: skip
+        lane.put_new(items["new1"])
+        lane.put_new(items["new2"])
+        lane.put_rerun(items["re1"])
+        lane.put_rerun(items["re2"])
+        lane.put_new(items["new3"])
         assert len(lane) == 5
-        popped = [lane.pop().name for _ in range(5)]  # type: ignore[union-attr]
+        popped = [lane.get_nowait()[2].task.name for _ in range(5)]
         assert popped == ["re2", "re1", "new1", "new2", "new3"]
-        assert lane.pop() is None
+        assert lane.take() is None

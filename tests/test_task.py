@@ -49,11 +49,18 @@ class TestTaskValidation:
         with pytest.raises(TypeError, match="Task compute must be callable"):
             Task(name="x", compute="run")  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize("priority", [0, 2, "UI", None])
+    @pytest.mark.parametrize("priority", [3, -1, True, "UI", None, 1.0])
     def test_priority_must_be_a_priority(self, priority: Any) -> None:
-        """A priority that is not a Priority is a ValueError naming the field."""
+        """A priority that is neither a Priority nor an int equal to one is a ValueError
+        naming the field."""
         with pytest.raises(ValueError, match="Task priority must be a Priority"):
             Task(name="x", compute=noop, priority=priority)
+
+    @pytest.mark.parametrize("value", [0, 1, 2])
+    def test_plain_int_priority_is_coerced(self, value: int) -> None:
+        """A plain int equal to a Priority value is accepted and becomes that Priority."""
+        t = Task(name="x", compute=noop, priority=value)  # type: ignore[arg-type]
+        assert t.priority is Priority(value)
 
     def test_negative_timeout(self) -> None:
         """A negative timeout is a ValueError naming the field."""
@@ -245,7 +252,7 @@ class TestHandle:
         submit_nowait, before anything is queued."""
         t = task(const(1))
         with pytest.raises(ValueError, match="priority must be a Priority"):
-            await single.execute(t, 0)  # type: ignore[arg-type]
+            await single.execute(t, 7)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):
             await single.submit(t, "UI")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):

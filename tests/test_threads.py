@@ -129,7 +129,7 @@ class TestSyncCompute:
 
         handle = single.submit_nowait(task(compute, initial_state=state))
         assert await handle is False
-        assert handle._snapshot == b"9"
+        assert handle.snapshot == b"9"
 
     async def test_lambda_returning_a_coroutine(self, single: TaskExecutor) -> None:
         """A plain callable that returns an awaitable has it awaited on the loop."""

@@ -1,0 +1,288 @@
+"""Admission: how work enters the lanes — new executions, joins by key, waiting for room.
+
+:class:`Admission` checks a call (the executor is open, it comes from the executor's loop,
+it would not deadlock), then queues a new execution or attaches the caller to the live
+execution of the task's key, waits for room in a full lane, and bounds ``execute`` with one
+``asyncio.timeout`` over the whole call. It never decides outcomes: that is the ledger's
+(:class:`Outcomes`) job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, TypeVar
+
+from ._config import WorkerConfig
+from ._exceptions import ExecutorNotStartedError, ExecutorShutdownError, QueueFullError
+from ._execution import Execution
+from ._handle import TaskHandle
+from ._lanes import Lane
+from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
+from ._preemption import Supervisor
+from ._priority import Priority
+from ._snapshots import SnapshotStore
+from ._state import NoOpTaskState
+from ._stats import Counters
+from ._task import Task, check_priority, check_timeout, new_state
+from ._worker import IdleWorkers, Worker
+
+__all__ = ("Admission",)
+
+T = TypeVar("T")
+
+NOT_STARTED_MESSAGE = (
+    "executor is not started: use 'async with TaskExecutor(...) as executor:' "
+    "or 'await executor.start()' first"
+)
+
+
+class Admission:
+    """Admits work into an executor's lanes (see the module docstring).
+
+    Invariants:
+        * Nothing is queued or counted unless every check passed.
+        * A key has at most one live execution; a submit of a live key joins it (and
+          promotes it when more urgent) without waiting for room.
+        * A state object is used by at most one live execution at a time.
+        * A submitter woken for room it did not get waits again at the head.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: WorkerConfig,
+        lanes: tuple[Lane, Lane, Lane],
+        idle: tuple[IdleWorkers, IdleWorkers, IdleWorkers],
+        outcomes: Outcomes,
+        supervisor: Supervisor,
+        counters: Counters,
+        store: SnapshotStore,
+        workers: list[Worker],
+    ) -> None:
+        self._config = config
+        self._lanes = lanes
+        self._idle = idle
+        self._outcomes = outcomes
+        self._supervisor = supervisor
+        self._counters = counters
+        self._store = store
+        self._workers = workers
+        self._ids = itertools.count(1)
+        self.state = "new"  # "new", "running" or "closed", kept by the executor
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.worker_of_task: dict[asyncio.Task[None], Worker] = {}
+
+    def _lane_for(self, task: Task[Any], priority: Priority | None) -> Lane:
+        if self.state != "running":
+            if self.state == "closed":
+                raise ExecutorShutdownError(SHUTDOWN_MESSAGE)
+            raise ExecutorNotStartedError(NOT_STARTED_MESSAGE)
+        if asyncio._get_running_loop() is not self.loop:
+            raise RuntimeError(
+                "this executor runs on another event loop (or none is running here): call "
+                "execute()/submit() from the loop that started it; from another thread use "
+                "asyncio.run_coroutine_threadsafe(executor.execute(task), loop)"
+            )
+        if not isinstance(task, Task):
+            raise TypeError(f"expected a Task, got {task!r}")
+        if priority is None:
+            return self._lanes[task.priority]
+        return self._lanes[check_priority(priority)]
+
+    def _admit(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
+        """Queue a new execution of ``task`` (or join the live one of its key)."""
+        loop = self.loop
+        assert loop is not None
+        outcomes = self._outcomes
+        key = task.key
+        if key is not None and key in outcomes.keys:
+            return self._join(outcomes.keys[key], lane.priority, timeout)
+        source = task.initial_state
+        if source is None:
+            state: Any = NoOpTaskState()
+        else:
+            state = new_state(task)
+            if state is source:
+                other = outcomes.states_in_use.get(id(state))
+                if other is not None:
+                    raise ValueError(
+                        f"task {task.name!r}: its initial_state object is in use by a live "
+                        f"execution of {other.name!r}; give each execution its own state by "
+                        f"passing a factory (initial_state=MyState) instead of an instance"
+                    )
+        execution = Execution(
+            task,
+            lane.priority,
+            state,
+            next(self._ids),
+            loop.time(),
+            self._store if key is not None else None,
+        )
+        if source is not None and state is source:
+            outcomes.states_in_use[id(state)] = execution
+        handle: TaskHandle[T] = TaskHandle(outcomes, execution, loop.create_future())
+        execution.handles.append(handle)
+        lane.put_new(execution)
+        self._counters.submitted += 1
+        outcomes.outstanding += 1
+        if key is not None:
+            outcomes.keys[key] = execution
+        if timeout is not None:
+            handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
+        if outcomes.events is not None:
+            outcomes.events.emit("submitted", execution)
+        if lane.priority is not Priority.BACKGROUND:
+            self._supervisor.urgent_admitted()
+        else:
+            self._supervisor.queued(execution)
+        self._idle[lane.priority].wake_one()
+        return handle
+
+    def _join(
+        self, execution: Execution, priority: Priority, timeout: float | None
+    ) -> TaskHandle[Any]:
+        """Attach a new handle to the live ``execution`` of the same key."""
+        loop = self.loop
+        assert loop is not None
+        outcomes = self._outcomes
+        handle: TaskHandle[Any] = TaskHandle(outcomes, execution, loop.create_future())
+        execution.handles.append(handle)
+        self._counters.joined += 1
+        if timeout is not None:
+            handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
+        if outcomes.events is not None:
+            outcomes.events.emit("joined", execution, execution.worker_id)
+        if priority < execution.priority:
+            self._supervisor.promote(execution, priority, "joined")
+        return handle
+
+    def _admit_if_room(
+        self, task: Task[T], priority: Priority | None, timeout: float | None
+    ) -> TaskHandle[T] | None:
+        lane = self._lane_for(task, priority)
+        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+            return None
+        return self._admit(task, lane, timeout)
+
+    async def _admit_when_room(
+        self, task: Task[T], priority: Priority | None, timeout: float | None
+    ) -> TaskHandle[T]:
+        lane = self._lane_for(task, priority)
+        woken = False
+        while lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+            # A submitter woken for room it did not get waits again at the head.
+            await lane.wait_for_room(at_head=woken)
+            woken = True
+            lane = self._lane_for(task, priority)  # the executor may have shut down
+        return self._admit(task, lane, timeout)
+
+    async def execute(
+        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+    ) -> T:
+        """See :meth:`TaskExecutor.execute`."""
+        if self.worker_of_task:
+            self._refuse_deadlock(task, priority)
+        if timeout is None:
+            handle = self._admit_if_room(task, priority, None)
+            if handle is None:
+                handle = await self._admit_when_room(task, priority, None)
+            try:
+                return await handle._future
+            except asyncio.CancelledError:
+                if handle._future.cancelled():
+                    self._outcomes.detach(handle, "cancelled")
+                raise
+        return await self._execute_within(task, priority, check_timeout(timeout))
+
+    async def _execute_within(
+        self, task: Task[T], priority: Priority | None, timeout: float | None
+    ) -> T:
+        """``execute`` bounded by one ``asyncio.timeout`` over the whole call."""
+        handle: TaskHandle[T] | None = None
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                try:
+                    handle = self._admit_if_room(task, priority, None)
+                    if handle is None:
+                        handle = await self._admit_when_room(task, priority, None)
+                    handle._within = deadline
+                    return await handle._future
+                except asyncio.CancelledError:
+                    if handle is not None and handle._future.cancelled():
+                        reason: Any = "timeout" if deadline.expired() else "cancelled"
+                        self._outcomes.detach(handle, reason)
+                    raise
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the task's own TimeoutError
+            future = handle._future if handle is not None else None
+            if future is not None and future.done() and not future.cancelled():
+                # The execution ended in the very loop step the deadline passed: its
+                # outcome, already counted, is the caller's one outcome.
+                return future.result()
+            raise TimeoutError(f"task {task.name!r} did not finish within {timeout}s") from None
+
+    def _refuse_deadlock(self, task: Task[Any], priority: Priority | None) -> None:
+        """Refuse ``execute`` from a compute when waiting for the new task can never end."""
+        current = asyncio.current_task()
+        worker = self.worker_of_task.get(current) if current is not None else None
+        if worker is None:
+            return
+        lane = self._lane_for(task, priority)
+        running = worker.current
+        name = running.name if running is not None else "?"
+        if all(other is worker for other in self._workers if lane in other.lanes):
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside task {name!r} would deadlock: its "
+                f"worker {worker.worker_id} is the only one serving the {lane.priority} lane; "
+                f"use submit() without awaiting the handle in the compute, or add workers"
+            )
+        config = self._config
+        if running is None or config.single_processor:
+            return
+        urgent_target = lane.priority is not Priority.BACKGROUND
+        if running.priority is Priority.BACKGROUND and urgent_target and config.preempt_background:
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside Background task {name!r} can never "
+                f"finish: with preempt_background=True the {lane.priority} work preempts the "
+                f"very run that waits for it; submit() it without awaiting, or do it outside "
+                f"the compute"
+            )
+        gated = config.preempt_background or config.background_quiet_period > 0
+        if running.priority is not Priority.BACKGROUND and not urgent_target and gated:
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside {running.priority} task {name!r} would "
+                f"deadlock: background workers start nothing while urgent work runs "
+                f"(preempt_background or background_quiet_period); submit() it without "
+                f"awaiting, or do it outside the compute"
+            )
+
+    async def submit(
+        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+    ) -> TaskHandle[T]:
+        """See :meth:`TaskExecutor.submit`."""
+        timeout = check_timeout(timeout)
+        return await self._admit_when_room(task, priority, timeout)
+
+    def submit_nowait(
+        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+    ) -> TaskHandle[T]:
+        """See :meth:`TaskExecutor.submit_nowait`."""
+        timeout = check_timeout(timeout)
+        handle = self._admit_if_room(task, priority, timeout)
+        if handle is None:
+            lane = self._lane_for(task, priority)
+            field = _BUFFER_FIELD[lane.priority]
+            raise QueueFullError(
+                f"the {lane.priority} lane is full ({lane.maxsize} tasks queued); await "
+                f"submit() to wait for room, or raise WorkerConfig.{field}"
+            )
+        return handle
+
+
+_BUFFER_FIELD = {
+    Priority.UI: "ui_queue_buffer_size",
+    Priority.LAST_EFFORT: "last_effort_buffer_size",
+    Priority.BACKGROUND: "background_buffer_size",
+}
