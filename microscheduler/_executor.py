@@ -171,6 +171,9 @@ class TaskExecutor(Outcomes):
             rescheduled=c.rescheduled,
             submitted=c.submitted,
             workers=len(self._workers),
+            waiting_submitters=sum(lane.waiting_putters for lane in self._lanes),
+            # Lanes share groups (all three in single-processor mode): count each group once.
+            idle_workers=sum(group.idle for group in dict.fromkeys(self._groups)),
         )
 
     def __repr__(self) -> str:

@@ -65,6 +65,11 @@ class Lane:
     def __len__(self) -> int:
         return self.new + self.reruns
 
+    @property
+    def waiting_putters(self) -> int:
+        """Callers waiting for room (a waiter that gave up stays in the deque, done)."""
+        return sum(not waiter.done() for waiter in self._putters)
+
     def full(self) -> bool:
         """True when new work has to wait for room."""
         return 0 < self.capacity <= self.new
@@ -157,6 +162,11 @@ class WorkerGroup:
 
     def __init__(self) -> None:
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def idle(self) -> int:
+        """Workers waiting to be woken (a woken or cancelled waiter is done)."""
+        return sum(not waiter.done() for waiter in self._idle)
 
     async def wait(self) -> None:
         """Sleep until :meth:`wake_one` or :meth:`wake_all` is called."""

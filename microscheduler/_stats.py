@@ -31,6 +31,10 @@ class ExecutorStatistics:
         rescheduled: Preempted runs queued again for a rerun.
         submitted: Executions admitted so far.
         workers: The number of workers.
+        waiting_submitters: Callers of ``submit``/``execute`` waiting for room in a full
+            lane, all lanes together.
+        idle_workers: Workers waiting for work (including background workers held back
+            while urgent work runs with ``preempt_background``).
     """
 
     __module__ = "microscheduler"
@@ -45,6 +49,8 @@ class ExecutorStatistics:
     rescheduled: int
     submitted: int
     workers: int
+    waiting_submitters: int
+    idle_workers: int
 
 
 class Counters:
