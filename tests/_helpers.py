@@ -1,9 +1,10 @@
-"""Test helpers: resumable states, event-gated computes and task shorthands."""
+"""Test helpers: resumable states, event-gated computes, task shorthands and waiting on state."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from microscheduler import InterruptContext, Priority, Task
@@ -72,7 +73,15 @@ def const(value: Any) -> Any:
     return compute
 
 
-async def settle() -> None:
-    """Let every ready callback run (a few loop iterations; decides no ordering)."""
-    for _ in range(5):
+async def wait_until(predicate: Callable[[], bool], *, what: str, steps: int = 10_000) -> None:
+    """Yield to the event loop until ``predicate()`` holds.
+
+    The wait is for observable state (``statistics()``, a handle's status), never a count of
+    loop iterations that happens to be enough today. A condition that does not hold within
+    ``steps`` iterations fails the test, naming ``what`` it waited for, instead of hanging.
+    """
+    for _ in range(steps):
+        if predicate():
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"gave up waiting for {what} after {steps} event loop iterations")

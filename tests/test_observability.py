@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import structlog
-from _helpers import Gate, const, task
+from _helpers import Gate, const, task, wait_until
 from structlog.testing import capture_logs
 
 from microscheduler import InterruptContext, Priority, TaskExecutor, WorkerConfig
@@ -153,6 +153,54 @@ class TestStatistics:
         assert snapshot.completed == 0
         with pytest.raises(AttributeError):
             snapshot.completed = 3  # type: ignore[misc]
+
+
+class TestWaiterCounts:
+    async def test_waiting_submitters_counts_callers_waiting_for_room(self) -> None:
+        """waiting_submitters counts the submit() callers waiting for room in a full lane
+        and drops as each one gives up or is admitted."""
+        config = WorkerConfig(background_buffer_size=1)
+        async with TaskExecutor.from_config(config) as executor:
+            gate = Gate()
+            held = executor.submit_nowait(task(gate, UI))
+            await gate.started.wait()
+            queued = executor.submit_nowait(task(const(0)))
+            assert executor.statistics().waiting_submitters == 0
+            waiting = [asyncio.create_task(executor.submit(task(const(i)))) for i in (1, 2)]
+            await wait_until(
+                lambda: executor.statistics().waiting_submitters == 2, what="two submitters"
+            )
+            waiting[0].cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting[0]
+            assert executor.statistics().waiting_submitters == 1
+            gate.release.set()
+            admitted = await waiting[1]
+            assert executor.statistics().waiting_submitters == 0
+            assert await asyncio.gather(held, queued, admitted) == ["done", 0, 2]
+
+    async def test_idle_workers_counts_workers_waiting_for_work(self, multi: TaskExecutor) -> None:
+        """idle_workers counts the workers waiting for work: all of them at rest, one fewer
+        while one runs a task."""
+        await wait_until(lambda: multi.statistics().idle_workers == 3, what="3 idle workers")
+        gate = Gate()
+        handle = multi.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        assert multi.statistics().idle_workers == 2
+        gate.release.set()
+        assert await handle == "done"
+        await wait_until(lambda: multi.statistics().idle_workers == 3, what="3 idle workers")
+
+    async def test_idle_workers_counts_the_single_worker_once(self, single: TaskExecutor) -> None:
+        """In single-processor mode the one worker serves three lanes and counts once."""
+        await wait_until(lambda: single.statistics().idle_workers > 0, what="an idle worker")
+        assert single.statistics().idle_workers == 1
+        gate = Gate()
+        handle = single.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        assert single.statistics().idle_workers == 0
+        gate.release.set()
+        await handle
 
 
 class TestInterruptWait:
