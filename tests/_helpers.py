@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from microscheduler import InterruptContext, Priority, Task
+from microscheduler import InterruptContext, Priority, Task, TaskExecutor
 
 
 class Counter:
@@ -71,6 +71,11 @@ def const(value: Any) -> Any:
         return value
 
     return compute
+
+
+def state_of(executor: TaskExecutor) -> str:
+    """The executor's lifecycle state, as its ``repr`` shows it (``"running"``, ``"stopping"``)."""
+    return repr(executor).split()[1]
 
 
 async def wait_until(predicate: Callable[[], bool], *, what: str, steps: int = 10_000) -> None:

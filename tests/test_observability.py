@@ -40,8 +40,9 @@ class TestLogging:
 
                 with pytest.raises(ValueError):
                     await executor.execute(task(broken, name="broken"))
-                cancelled = executor.submit_nowait(task(Gate(), name="dropped"))
-                await asyncio.sleep(0)
+                dropped = Gate()
+                cancelled = executor.submit_nowait(task(dropped, name="dropped"))
+                await dropped.started.wait()
                 cancelled.cancel()
         names = [entry["event"] for entry in logs]
         assert names[0] == "executor_started" and names[-1] == "executor_stopped"

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import Counter, Gate, const, task
+from _helpers import Counter, Gate, const, task, wait_until
 
 from microscheduler import (
     InterruptContext,
@@ -367,8 +367,13 @@ class TestMultiWorker:
             ui_handle = executor.submit_nowait(task(ui, UI))
             await ui.started.wait()
             fresh = executor.submit_nowait(task(const("fresh"), BG))
-            for _ in range(5):
-                await asyncio.sleep(0)
+
+            def held_back() -> bool:
+                stats = executor.statistics()
+                return stats.idle_workers == 2 and stats.queued[BG] == 3
+
+            # Both background workers wait while three Background executions are queued.
+            await wait_until(held_back, what="idle background workers beside queued work")
             assert [g.attempts for g in gates] == [[1], [1]]
             assert not fresh.done()
             assert all(h.status is TaskStatus.PREEMPTED for h in handles)

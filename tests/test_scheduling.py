@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import Gate, const, task
+from _helpers import Gate, const, task, wait_until
 
 from microscheduler import (
     InterruptContext,
@@ -156,7 +156,9 @@ class TestCapacity:
             await gate.started.wait()
             first = executor.submit_nowait(task(const(1)))
             waiting = asyncio.create_task(executor.submit(task(const(2))))
-            await asyncio.sleep(0)
+            await wait_until(
+                lambda: executor.statistics().waiting_submitters == 1, what="a waiting submitter"
+            )
             assert not waiting.done()
             gate.release.set()
             second = await waiting
