@@ -8,19 +8,12 @@ make every ratio wrong.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-# ``benchmarks`` is a top-level package next to ``tests``, not an installed one.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from benchmarks._harness import Row, format_table, interleave, median, percentile  # noqa: E402
-from benchmarks.baselines import (  # noqa: E402
+from benchmarks._harness import Row, format_table, interleave, median, percentile
+from benchmarks.baselines import (
     BACKGROUND,
     LAST_EFFORT,
     UI,
@@ -30,7 +23,7 @@ from benchmarks.baselines import (  # noqa: E402
     aiojobs_scheduler,
     bare_create_task,
 )
-from benchmarks.bench_scale import derive  # noqa: E402
+from benchmarks.bench_scale import derive
 
 
 def _recorder(log: list[str], name: str) -> Callable[[], Awaitable[str]]:
