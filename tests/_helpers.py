@@ -1,26 +1,26 @@
-"""Test helpers: resumable states, event-gated computes and task shorthands."""
+"""Test helpers: resumable states, event-gated computes, task shorthands and waiting on state."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Callable
 from typing import Any
 
-from microscheduler import InterruptContext, Priority, Task
+from benchmarks import _outcomes
+from microscheduler import InterruptContext, Priority, Task, TaskExecutor
 
 
-class Counter:
-    """A resumable state: a step counter saved as JSON."""
+class Counter(_outcomes.Counter):
+    """A resumable step counter that also records every value it was restored to."""
+
+    __slots__ = ("restored",)
 
     def __init__(self, value: int = 0) -> None:
-        self.value = value
+        super().__init__(value)
         self.restored: list[int] = []
 
-    def save(self) -> bytes:
-        return json.dumps(self.value).encode()
-
     def restore(self, data: bytes) -> None:
-        self.value = json.loads(data)
+        super().restore(data)
         self.restored.append(self.value)
 
 
@@ -72,7 +72,20 @@ def const(value: Any) -> Any:
     return compute
 
 
-async def settle() -> None:
-    """Let every ready callback run (a few loop iterations; decides no ordering)."""
-    for _ in range(5):
+def state_of(executor: TaskExecutor) -> str:
+    """The executor's lifecycle state, as its ``repr`` shows it (``"running"``, ``"stopping"``)."""
+    return repr(executor).split()[1]
+
+
+async def wait_until(predicate: Callable[[], bool], *, what: str, steps: int = 10_000) -> None:
+    """Yield to the event loop until ``predicate()`` holds.
+
+    The wait is for observable state (``statistics()``, a handle's status), never a count of
+    loop iterations that happens to be enough today. A condition that does not hold within
+    ``steps`` iterations fails the test, naming ``what`` it waited for, instead of hanging.
+    """
+    for _ in range(steps):
+        if predicate():
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"gave up waiting for {what} after {steps} event loop iterations")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from microscheduler import TaskExecutor, WorkerConfig
+from microscheduler.pytest_plugin import ExecutorFactory
 from microscheduler.testing import sync_computes_running
 
 _TASK_PREFIX = "microscheduler-"
@@ -76,23 +77,39 @@ def _no_leftover_executor_work(request: pytest.FixtureRequest) -> Iterator[None]
         pytest.fail("executor work left behind by this test:\n  " + "\n  ".join(problems))
 
 
-@pytest.fixture
-async def single() -> AsyncIterator[TaskExecutor]:
-    """A started single-processor executor, shut down (not drained) at teardown."""
-    executor = TaskExecutor(1)
-    await executor.start()
-    try:
-        yield executor
-    finally:
-        await executor.shutdown()
+# One fixture per executor configuration that tests share. Each is built by the plugin's
+# executor_factory, which shuts it down at teardown (not drained) and fails a test that left
+# work queued or running in it. Tests of one configuration of their own call
+# executor_factory themselves.
 
 
 @pytest.fixture
-async def multi() -> AsyncIterator[TaskExecutor]:
+async def single(executor_factory: ExecutorFactory) -> TaskExecutor:
+    """A started single-processor executor."""
+    return await executor_factory(1)
+
+
+@pytest.fixture
+async def multi(executor_factory: ExecutorFactory) -> TaskExecutor:
     """A started executor with one UI worker and two background workers."""
-    executor = TaskExecutor.from_config(WorkerConfig(ui_workers=1, background_workers=2))
-    await executor.start()
-    try:
-        yield executor
-    finally:
-        await executor.shutdown()
+    return await executor_factory(WorkerConfig(ui_workers=1, background_workers=2))
+
+
+@pytest.fixture
+async def multi_preempt(executor_factory: ExecutorFactory) -> TaskExecutor:
+    """As ``multi``, but urgent work preempts every Background run (preempt_background)."""
+    config = WorkerConfig(ui_workers=1, background_workers=2, preempt_background=True)
+    return await executor_factory(config)
+
+
+@pytest.fixture
+async def grace(executor_factory: ExecutorFactory) -> TaskExecutor:
+    """A single-processor executor whose preempted runs have a grace that never expires
+    during a test: they are interrupted but not cancelled."""
+    return await executor_factory(WorkerConfig(interrupt_grace=300.0))
+
+
+@pytest.fixture
+async def small_background_lane(executor_factory: ExecutorFactory) -> TaskExecutor:
+    """A single-processor executor whose Background lane holds one new task."""
+    return await executor_factory(WorkerConfig(background_buffer_size=1))

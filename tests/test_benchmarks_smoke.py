@@ -8,19 +8,16 @@ make every ratio wrong.
 from __future__ import annotations
 
 import asyncio
-import sys
+import dataclasses
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-# ``benchmarks`` is a top-level package next to ``tests``, not an installed one.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from benchmarks._harness import Row, format_table, interleave, median, percentile  # noqa: E402
-from benchmarks.baselines import (  # noqa: E402
+from benchmarks import soak
+from benchmarks._harness import Row, format_table, interleave, median, percentile
+from benchmarks._soak_checks import PhaseReport, check_phase
+from benchmarks.baselines import (
     BACKGROUND,
     LAST_EFFORT,
     UI,
@@ -30,7 +27,8 @@ from benchmarks.baselines import (  # noqa: E402
     aiojobs_scheduler,
     bare_create_task,
 )
-from benchmarks.bench_scale import derive  # noqa: E402
+from benchmarks.bench_scale import derive
+from microscheduler import TaskExecutor
 
 
 def _recorder(log: list[str], name: str) -> Callable[[], Awaitable[str]]:
@@ -208,3 +206,28 @@ def test_scale_rows_and_table() -> None:
     table = format_table(rows)
     assert "scale" in table
     assert "1.20" in table
+
+
+def test_soak_checks_flag_statistics_that_do_not_match_the_outcomes() -> None:
+    """The soak run's phase check reports a statistics field that disagrees with the calls'
+    outcomes, counting a late-cancelled caller where its execution ended."""
+    outcomes = Counter({"result": 2, "cancelled late/failed": 1, "shutdown": 1})
+    stats = dataclasses.replace(
+        TaskExecutor(1).statistics(), submitted=4, completed=2, failed=0, cancelled=2
+    )
+    report = PhaseReport("phase", outcomes=outcomes)
+    check_phase(report, stats, issued=4, violations=Counter())
+    assert report.problems == [
+        "statistics().failed == 0, calls say 1",
+        "statistics().cancelled == 2, calls say 1",
+    ]
+
+
+def test_soak_short_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    """A short soak run through all three executor configurations ends OK, exit status 0."""
+    status = soak.main(["--tasks", "300", "--callers", "8", "--sample-interval", "0.05"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.startswith("microscheduler soak: 300 tasks in ")
+    assert out.count("counts add up and match the calls' outcomes: yes") == 3
+    assert out.rstrip().endswith("OK")

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _helpers import Gate, const, task
+from _helpers import Gate, const, task, wait_until
 
 from microscheduler import InterruptContext, Priority, TaskExecutor, TaskStatus
 
@@ -33,8 +33,7 @@ class TestCallerCancel:
             ran = True
 
         caller = asyncio.create_task(single.execute(task(compute)))
-        await asyncio.sleep(0)
-        assert single.statistics().queued[BG] == 1
+        await wait_until(lambda: single.statistics().queued[BG] == 1, what="the call queued")
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
@@ -113,7 +112,7 @@ class TestCallerCancel:
             ran = True
 
         caller = asyncio.create_task(single.execute(task(compute, UI)))
-        await asyncio.sleep(0)
+        await wait_until(lambda: single.statistics().queued[UI] == 1, what="the call queued")
         holder.release.set()  # the worker may pop the task before the caller's cancel lands
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -154,8 +153,14 @@ class TestHandleCancel:
         gate = Gate()
         handle = single.submit_nowait(task(gate))
         await gate.started.wait()
-        waiter = asyncio.create_task(asyncio.wait_for(handle, timeout=None))
-        await asyncio.sleep(0)
+        awaiting = asyncio.Event()
+
+        async def await_handle() -> Any:
+            awaiting.set()  # the waiter awaits the handle in this same step
+            return await asyncio.wait_for(handle, timeout=None)
+
+        waiter = asyncio.create_task(await_handle())
+        await awaiting.wait()
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

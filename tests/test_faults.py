@@ -18,6 +18,7 @@ from microscheduler import (
     TaskExecutor,
     WorkerConfig,
 )
+from microscheduler.pytest_plugin import ExecutorFactory
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
@@ -74,7 +75,9 @@ class TestExecuteFromInsideACompute:
 
 
 class TestUnresponsiveRuns:
-    async def test_sync_compute_that_never_checks_is_waited_for_and_reported(self) -> None:
+    async def test_sync_compute_that_never_checks_is_waited_for_and_reported(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
         """A sync compute that ignores is_interrupted() delays the preempting UI work until
         its thread returns (SPEC §3.5), and a task_interrupt_ignored warning names it."""
         tap = LogTap("task_interrupt_ignored")
@@ -87,21 +90,21 @@ class TestUnresponsiveRuns:
             release.wait(30)
             return "ignored the interrupt"
 
-        async with TaskExecutor.from_config(config, logger=tap.logger) as executor:
-            handle = executor.submit_nowait(task(stubborn, BG, name="stubborn"))
-            await anyio.to_thread.run_sync(started.wait)
-            ui_started = asyncio.Event()
+        executor = await executor_factory(config, logger=tap.logger)
+        handle = executor.submit_nowait(task(stubborn, BG, name="stubborn"))
+        await anyio.to_thread.run_sync(started.wait)
+        ui_started = asyncio.Event()
 
-            async def urgent(resource: object, state: object, ctx: InterruptContext) -> str:
-                ui_started.set()
-                return "ui"
+        async def urgent(resource: object, state: object, ctx: InterruptContext) -> str:
+            ui_started.set()
+            return "ui"
 
-            ui = executor.submit_nowait(task(urgent, UI))
-            await tap.seen.wait()
-            assert not ui_started.is_set()
-            release.set()
-            assert await ui == "ui"
-            assert await handle == "ignored the interrupt"  # its rerun, which was not preempted
+        ui = executor.submit_nowait(task(urgent, UI))
+        await tap.seen.wait()
+        assert not ui_started.is_set()
+        release.set()
+        assert await ui == "ui"
+        assert await handle == "ignored the interrupt"  # its rerun, which was not preempted
         (warning, *_) = [e for e in tap.events if e["event"] == "task_interrupt_ignored"]
         assert warning["level"] == "warning"
         assert (warning["task"], warning["reason"], warning["sync"]) == (

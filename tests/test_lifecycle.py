@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import Gate, const, task
+from _helpers import Gate, const, state_of, task, wait_until
 
 from microscheduler import (
     ExecutorNotStartedError,
@@ -122,7 +122,7 @@ class TestShutdown:
         await gate.started.wait()
         queued = [executor.submit_nowait(task(const(i))) for i in range(3)]
         stopping = asyncio.create_task(executor.shutdown(drain=True))
-        await asyncio.sleep(0)
+        await wait_until(lambda: state_of(executor) == "stopping", what="the drain to begin")
         with pytest.raises(ExecutorShutdownError):
             executor.submit_nowait(task(const(9)))
         gate.release.set()
@@ -149,7 +149,7 @@ class TestShutdown:
         stuck = executor.submit_nowait(task(gate))
         await gate.started.wait()
         draining = asyncio.create_task(executor.shutdown(drain=True))
-        await asyncio.sleep(0)
+        await wait_until(lambda: state_of(executor) == "stopping", what="the drain to begin")
         await executor.shutdown()
         await draining
         with pytest.raises(ExecutorShutdownError):
@@ -164,7 +164,9 @@ class TestShutdown:
         await gate.started.wait()
         executor.submit_nowait(task(const(1), UI))
         waiting = asyncio.create_task(executor.submit(task(const(2), UI)))
-        await asyncio.sleep(0)
+        await wait_until(
+            lambda: executor.statistics().waiting_submitters == 1, what="a waiting submitter"
+        )
         await executor.shutdown()
         with pytest.raises(ExecutorShutdownError):
             await waiting
@@ -198,7 +200,7 @@ class TestShutdown:
         executor.submit_nowait(task(gate))
         await gate.started.wait()
         stopping = asyncio.create_task(executor.shutdown(drain=True))
-        await asyncio.sleep(0)
+        await wait_until(lambda: state_of(executor) == "stopping", what="the drain to begin")
         stopping.cancel()
         with pytest.raises(asyncio.CancelledError):
             await stopping

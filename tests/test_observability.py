@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import structlog
-from _helpers import Gate, const, task
+from _helpers import Gate, const, task, wait_until
 from structlog.testing import capture_logs
 
-from microscheduler import InterruptContext, Priority, TaskExecutor, WorkerConfig
+from microscheduler import InterruptContext, Priority, TaskExecutor
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
@@ -40,8 +40,9 @@ class TestLogging:
 
                 with pytest.raises(ValueError):
                     await executor.execute(task(broken, name="broken"))
-                cancelled = executor.submit_nowait(task(Gate(), name="dropped"))
-                await asyncio.sleep(0)
+                dropped = Gate()
+                cancelled = executor.submit_nowait(task(dropped, name="dropped"))
+                await dropped.started.wait()
                 cancelled.cancel()
         names = [entry["event"] for entry in logs]
         assert names[0] == "executor_started" and names[-1] == "executor_stopped"
@@ -155,8 +156,57 @@ class TestStatistics:
             snapshot.completed = 3  # type: ignore[misc]
 
 
+class TestWaiterCounts:
+    async def test_waiting_submitters_counts_callers_waiting_for_room(
+        self, small_background_lane: TaskExecutor
+    ) -> None:
+        """waiting_submitters counts the submit() callers waiting for room in a full lane
+        and drops as each one gives up or is admitted."""
+        executor = small_background_lane
+        gate = Gate()
+        held = executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        queued = executor.submit_nowait(task(const(0)))
+        assert executor.statistics().waiting_submitters == 0
+        waiting = [asyncio.create_task(executor.submit(task(const(i)))) for i in (1, 2)]
+        await wait_until(
+            lambda: executor.statistics().waiting_submitters == 2, what="two submitters"
+        )
+        waiting[0].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[0]
+        assert executor.statistics().waiting_submitters == 1
+        gate.release.set()
+        admitted = await waiting[1]
+        assert executor.statistics().waiting_submitters == 0
+        assert await asyncio.gather(held, queued, admitted) == ["done", 0, 2]
+
+    async def test_idle_workers_counts_workers_waiting_for_work(self, multi: TaskExecutor) -> None:
+        """idle_workers counts the workers waiting for work: all of them at rest, one fewer
+        while one runs a task."""
+        await wait_until(lambda: multi.statistics().idle_workers == 3, what="3 idle workers")
+        gate = Gate()
+        handle = multi.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        assert multi.statistics().idle_workers == 2
+        gate.release.set()
+        assert await handle == "done"
+        await wait_until(lambda: multi.statistics().idle_workers == 3, what="3 idle workers")
+
+    async def test_idle_workers_counts_the_single_worker_once(self, single: TaskExecutor) -> None:
+        """In single-processor mode the one worker serves three lanes and counts once."""
+        await wait_until(lambda: single.statistics().idle_workers > 0, what="an idle worker")
+        assert single.statistics().idle_workers == 1
+        gate = Gate()
+        handle = single.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        assert single.statistics().idle_workers == 0
+        gate.release.set()
+        await handle
+
+
 class TestInterruptWait:
-    async def test_wait_returns_on_interrupt(self) -> None:
+    async def test_wait_returns_on_interrupt(self, grace: TaskExecutor) -> None:
         """InterruptContext.wait() returns once the run is interrupted, with the reason set."""
         outcome: list[str] = []
         started = asyncio.Event()
@@ -171,10 +221,9 @@ class TestInterruptWait:
             await ctx.wait()  # returns at once once interrupted
             return "first"
 
-        config = WorkerConfig(interrupt_grace=300.0)  # so wait() is not raced by a cancel
-        async with TaskExecutor.from_config(config) as executor:
-            handle = executor.submit_nowait(task(background))
-            await started.wait()
-            await executor.execute(task(const(None), UI))
-            assert await handle == "second"
+        # With a grace that never expires, wait() is not raced by a cancel.
+        handle = grace.submit_nowait(task(background))
+        await started.wait()
+        await grace.execute(task(const(None), UI))
+        assert await handle == "second"
         assert outcome == ["woke: preempted"]

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import Counter, Gate, const, task
+from _helpers import Counter, Gate, const, task, wait_until
 
 from microscheduler import (
     InterruptContext,
@@ -14,7 +14,6 @@ from microscheduler import (
     TaskExecutor,
     TaskInterruptedError,
     TaskStatus,
-    WorkerConfig,
 )
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
@@ -268,68 +267,64 @@ class TestNoReschedule:
 
 
 class TestGrace:
-    async def test_preempted_run_may_return_within_grace(self) -> None:
+    async def test_preempted_run_may_return_within_grace(self, grace: TaskExecutor) -> None:
         """With interrupt_grace, a run that sees is_interrupted() can wind down uncancelled;
         its return value is discarded and the task is rerun."""
-        config = WorkerConfig(interrupt_grace=300.0)
-        async with TaskExecutor.from_config(config) as executor:
-            started = asyncio.Event()
-            seen: list[str] = []
+        started = asyncio.Event()
+        seen: list[str] = []
 
-            async def background(resource: object, state: object, ctx: InterruptContext) -> str:
-                if ctx.attempt == 1:
-                    started.set()
-                    await ctx.wait()
-                    for _ in range(3):
-                        await asyncio.sleep(0)  # not cancelled: the grace is still running
-                    seen.append(f"wound down ({ctx.reason})")
-                    return "discarded"
-                return "rerun"
-
-            handle = executor.submit_nowait(task(background, BG))
-            await started.wait()
-            assert await executor.execute(task(const("ui"), UI)) == "ui"
-            assert await handle == "rerun"
-            assert seen == ["wound down (preempted)"]
-
-    async def test_grace_with_no_reschedule_delivers_the_return_value(self) -> None:
-        """A run that returns within the grace after no_reschedule() gives its value."""
-        config = WorkerConfig(interrupt_grace=300.0)
-        async with TaskExecutor.from_config(config) as executor:
-            started = asyncio.Event()
-
-            async def background(resource: object, state: object, ctx: InterruptContext) -> str:
+        async def background(resource: object, state: object, ctx: InterruptContext) -> str:
+            if ctx.attempt == 1:
                 started.set()
                 await ctx.wait()
-                ctx.no_reschedule()
-                return "stopped early"
+                for _ in range(3):
+                    await asyncio.sleep(0)  # not cancelled: the grace is still running
+                seen.append(f"wound down ({ctx.reason})")
+                return "discarded"
+            return "rerun"
 
-            handle = executor.submit_nowait(task(background, BG))
-            await started.wait()
-            await executor.execute(task(const(None), UI))
-            assert await handle == "stopped early"
+        handle = grace.submit_nowait(task(background, BG))
+        await started.wait()
+        assert await grace.execute(task(const("ui"), UI)) == "ui"
+        assert await handle == "rerun"
+        assert seen == ["wound down (preempted)"]
 
-    async def test_caller_cancel_ends_the_grace(self) -> None:
+    async def test_grace_with_no_reschedule_delivers_the_return_value(
+        self, grace: TaskExecutor
+    ) -> None:
+        """A run that returns within the grace after no_reschedule() gives its value."""
+        started = asyncio.Event()
+
+        async def background(resource: object, state: object, ctx: InterruptContext) -> str:
+            started.set()
+            await ctx.wait()
+            ctx.no_reschedule()
+            return "stopped early"
+
+        handle = grace.submit_nowait(task(background, BG))
+        await started.wait()
+        await grace.execute(task(const(None), UI))
+        assert await handle == "stopped early"
+
+    async def test_caller_cancel_ends_the_grace(self, grace: TaskExecutor) -> None:
         """A caller cancel during a preemption's grace cancels the run at once."""
-        config = WorkerConfig(interrupt_grace=300.0)
-        async with TaskExecutor.from_config(config) as executor:
-            started = asyncio.Event()
-            reasons: list[str | None] = []
+        started = asyncio.Event()
+        reasons: list[str | None] = []
 
-            async def background(resource: object, state: object, ctx: InterruptContext) -> None:
-                started.set()
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    reasons.append(ctx.reason)
+        async def background(resource: object, state: object, ctx: InterruptContext) -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                reasons.append(ctx.reason)
 
-            handle = executor.submit_nowait(task(background, BG))
-            await started.wait()
-            ui = executor.submit_nowait(task(const("ui"), UI))
-            handle.cancel()
-            assert await ui == "ui"
-            assert reasons == ["cancelled"]
-            assert executor.statistics().rescheduled == 0
+        handle = grace.submit_nowait(task(background, BG))
+        await started.wait()
+        ui = grace.submit_nowait(task(const("ui"), UI))
+        handle.cancel()
+        assert await ui == "ui"
+        assert reasons == ["cancelled"]
+        assert grace.statistics().rescheduled == 0
 
 
 class TestMultiWorker:
@@ -351,32 +346,35 @@ class TestMultiWorker:
         assert await handle == "done"
         assert multi.statistics().preempted == 0
 
-    async def test_preempt_background(self) -> None:
+    async def test_preempt_background(self, multi_preempt: TaskExecutor) -> None:
         """With preempt_background, urgent work preempts every Background run, and no
         Background work starts until the urgent lanes are idle."""
-        config = WorkerConfig(ui_workers=1, background_workers=2, preempt_background=True)
-        async with TaskExecutor.from_config(config) as executor:
-            gates = [Gate(), Gate()]
-            handles = [
-                executor.submit_nowait(task(g, BG, name=f"bg{i}")) for i, g in enumerate(gates)
-            ]
-            for gate in gates:
-                await gate.started.wait()
-                gate.started.clear()
-            ui = Gate()
-            ui_handle = executor.submit_nowait(task(ui, UI))
-            await ui.started.wait()
-            fresh = executor.submit_nowait(task(const("fresh"), BG))
-            for _ in range(5):
-                await asyncio.sleep(0)
-            assert [g.attempts for g in gates] == [[1], [1]]
-            assert not fresh.done()
-            assert all(h.status is TaskStatus.PREEMPTED for h in handles)
-            for gate in gates:
-                gate.release.set()
-            ui.release.set()
-            assert await asyncio.gather(ui_handle, fresh, *handles) == [
-                "done", "fresh", "done", "done",
-            ]  # fmt: skip
-            assert [g.attempts for g in gates] == [[1, 2], [1, 2]]
-            assert executor.statistics().preempted == 2
+        gates = [Gate(), Gate()]
+        handles = [
+            multi_preempt.submit_nowait(task(g, BG, name=f"bg{i}")) for i, g in enumerate(gates)
+        ]
+        for gate in gates:
+            await gate.started.wait()
+            gate.started.clear()
+        ui = Gate()
+        ui_handle = multi_preempt.submit_nowait(task(ui, UI))
+        await ui.started.wait()
+        fresh = multi_preempt.submit_nowait(task(const("fresh"), BG))
+
+        def held_back() -> bool:
+            stats = multi_preempt.statistics()
+            return stats.idle_workers == 2 and stats.queued[BG] == 3
+
+        # Both background workers wait while three Background executions are queued.
+        await wait_until(held_back, what="idle background workers beside queued work")
+        assert [g.attempts for g in gates] == [[1], [1]]
+        assert not fresh.done()
+        assert all(h.status is TaskStatus.PREEMPTED for h in handles)
+        for gate in gates:
+            gate.release.set()
+        ui.release.set()
+        assert await asyncio.gather(ui_handle, fresh, *handles) == [
+            "done", "fresh", "done", "done",
+        ]  # fmt: skip
+        assert [g.attempts for g in gates] == [[1, 2], [1, 2]]
+        assert multi_preempt.statistics().preempted == 2

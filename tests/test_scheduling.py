@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import Gate, const, task
+from _helpers import Gate, const, task, wait_until
 
 from microscheduler import (
     InterruptContext,
@@ -19,6 +19,7 @@ from microscheduler import (
 )
 from microscheduler._execution import Execution
 from microscheduler._lanes import Lane
+from microscheduler.pytest_plugin import ExecutorFactory
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
@@ -77,17 +78,16 @@ class TestLanesAndWorkers:
             gate.release.set()
         assert await asyncio.gather(*held) == ["done", "done"]
 
-    async def test_workers_serve_their_lanes(self) -> None:
+    async def test_workers_serve_their_lanes(self, executor_factory: ExecutorFactory) -> None:
         """UI work runs on UI workers (ids 0..), Background work on background workers."""
-        config = WorkerConfig(ui_workers=2, background_workers=2)
-        async with TaskExecutor.from_config(config) as executor:
+        executor = await executor_factory(WorkerConfig(ui_workers=2, background_workers=2))
 
-            async def who(resource: Any, state: object, ctx: InterruptContext) -> Any:
-                return resource
+        async def who(resource: Any, state: object, ctx: InterruptContext) -> Any:
+            return resource
 
-            ui = await executor.execute(task(who, UI))
-            le = await executor.execute(task(who, LE))
-            bg = await executor.execute(task(who, BG))
+        ui = await executor.execute(task(who, UI))
+        le = await executor.execute(task(who, LE))
+        bg = await executor.execute(task(who, BG))
         assert ui.worker_type is WorkerType.UI and ui.worker_id in (0, 1)
         assert le.worker_type is WorkerType.UI
         assert bg.worker_type is WorkerType.BACKGROUND and bg.worker_id in (2, 3)
@@ -102,18 +102,18 @@ class TestLanesAndWorkers:
         second.release.set()
         assert await asyncio.gather(*handles) == ["done", "done"]
 
-    async def test_single_processor_worker_is_ui_worker_zero(self) -> None:
+    async def test_single_processor_worker_is_ui_worker_zero(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
         """ui_workers=0, background_workers=1 is single-processor mode: worker 0, type UI."""
-        async with TaskExecutor.from_config(
-            WorkerConfig(ui_workers=0, background_workers=1)
-        ) as executor:
+        executor = await executor_factory(WorkerConfig(ui_workers=0, background_workers=1))
 
-            async def who(resource: Any, state: object, ctx: InterruptContext) -> Any:
-                return resource
+        async def who(resource: Any, state: object, ctx: InterruptContext) -> Any:
+            return resource
 
-            for priority in Priority:
-                info = await executor.execute(task(who, priority))
-                assert (info.worker_id, info.worker_type) == (0, WorkerType.UI)
+        for priority in Priority:
+            info = await executor.execute(task(who, priority))
+            assert (info.worker_id, info.worker_type) == (0, WorkerType.UI)
 
 
 class TestFailures:
@@ -136,52 +136,52 @@ class TestFailures:
 
 
 class TestCapacity:
-    async def test_submit_nowait_on_a_full_lane(self) -> None:
+    async def test_submit_nowait_on_a_full_lane(self, executor_factory: ExecutorFactory) -> None:
         """submit_nowait raises QueueFullError naming the lane once it holds its capacity."""
-        config = WorkerConfig(background_buffer_size=2)
-        async with TaskExecutor.from_config(config) as executor:
-            gate = Gate()
-            blocker = executor.submit_nowait(task(gate, UI))
-            await gate.started.wait()
-            queued = [executor.submit_nowait(task(const(i))) for i in range(2)]
-            with pytest.raises(QueueFullError, match="the Background lane is full"):
-                executor.submit_nowait(task(const(3)))
-            assert executor.submit_nowait(task(const("ui"), UI))  # other lanes have room
-            gate.release.set()
-            await asyncio.gather(blocker, *queued)
+        executor = await executor_factory(WorkerConfig(background_buffer_size=2))
+        gate = Gate()
+        blocker = executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        queued = [executor.submit_nowait(task(const(i))) for i in range(2)]
+        with pytest.raises(QueueFullError, match="the Background lane is full"):
+            executor.submit_nowait(task(const(3)))
+        assert executor.submit_nowait(task(const("ui"), UI))  # other lanes have room
+        gate.release.set()
+        await asyncio.gather(blocker, *queued)
 
-    async def test_submit_waits_for_room(self) -> None:
+    async def test_submit_waits_for_room(self, small_background_lane: TaskExecutor) -> None:
         """submit on a full lane waits until a queued task leaves the lane."""
-        async with TaskExecutor.from_config(WorkerConfig(background_buffer_size=1)) as executor:
-            gate = Gate()
-            blocker = executor.submit_nowait(task(gate, UI))
-            await gate.started.wait()
-            first = executor.submit_nowait(task(const(1)))
-            waiting = asyncio.create_task(executor.submit(task(const(2))))
-            await asyncio.sleep(0)
-            assert not waiting.done()
-            gate.release.set()
-            second = await waiting
-            assert await asyncio.gather(blocker, first, second) == ["done", 1, 2]
+        executor = small_background_lane
+        gate = Gate()
+        blocker = executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        first = executor.submit_nowait(task(const(1)))
+        waiting = asyncio.create_task(executor.submit(task(const(2))))
+        await wait_until(
+            lambda: executor.statistics().waiting_submitters == 1, what="a waiting submitter"
+        )
+        assert not waiting.done()
+        gate.release.set()
+        second = await waiting
+        assert await asyncio.gather(blocker, first, second) == ["done", 1, 2]
 
-    async def test_withdrawn_task_frees_its_room(self) -> None:
+    async def test_withdrawn_task_frees_its_room(self, small_background_lane: TaskExecutor) -> None:
         """Cancelling a queued task frees its place in the lane at once."""
-        async with TaskExecutor.from_config(WorkerConfig(background_buffer_size=1)) as executor:
-            gate = Gate()
-            blocker = executor.submit_nowait(task(gate, UI))
-            await gate.started.wait()
-            doomed = executor.submit_nowait(task(const(1)))
-            doomed.cancel()
-            replacement = executor.submit_nowait(task(const(2)))
-            gate.release.set()
-            assert await asyncio.gather(blocker, replacement) == ["done", 2]
+        executor = small_background_lane
+        gate = Gate()
+        blocker = executor.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        doomed = executor.submit_nowait(task(const(1)))
+        doomed.cancel()
+        replacement = executor.submit_nowait(task(const(2)))
+        gate.release.set()
+        assert await asyncio.gather(blocker, replacement) == ["done", 2]
 
-    async def test_unbounded_lane(self) -> None:
+    async def test_unbounded_lane(self, executor_factory: ExecutorFactory) -> None:
         """A capacity of 0 never refuses work."""
-        config = WorkerConfig(ui_queue_buffer_size=0)
-        async with TaskExecutor.from_config(config) as executor:
-            handles = [executor.submit_nowait(task(const(i), UI)) for i in range(1000)]
-            assert await asyncio.gather(*handles) == list(range(1000))
+        executor = await executor_factory(WorkerConfig(ui_queue_buffer_size=0))
+        handles = [executor.submit_nowait(task(const(i), UI)) for i in range(1000)]
+        assert await asyncio.gather(*handles) == list(range(1000))
 
 
 class TestLaneOrder:

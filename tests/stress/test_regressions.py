@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import pytest
-from _helpers import Gate, settle, task
+from _helpers import Gate, task, wait_until
 
 from microscheduler import InterruptContext, TaskExecutor, TaskHandle, TaskStatus
 
@@ -31,7 +31,7 @@ async def test_caller_cancelled_as_run_returns_counts_as_cancelled(single: TaskE
     waiter.cancel()  # cancels the handle's future at once; the waiter wakes after the run
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await settle()
+    await wait_until(lambda: single.statistics().idle_workers == 1, what="the worker at rest")
     stats = single.statistics()
     assert handle.status is TaskStatus.CANCELLED
     assert (stats.completed, stats.cancelled) == (0, 1)
@@ -53,7 +53,9 @@ def test_handle_cancel_while_the_loop_is_not_running() -> None:
     try:
         handle = loop.run_until_complete(start())
         assert handle.cancel() is True  # raises RuntimeError("no running event loop")
-        loop.run_until_complete(settle())
+        loop.run_until_complete(
+            wait_until(lambda: executor.statistics().idle_workers == 1, what="the run to end")
+        )
         assert gate.reasons == ["cancelled"]
         assert executor.statistics().running == 0
     finally:
@@ -137,8 +139,7 @@ def test_call_timeout_expiring_during_shutdown_counts_as_timed_out() -> None:
             await contexts[0].wait()
             assert contexts[0].reason == "shutdown"
             loop.now += 11.0  # the call's deadline passes while its run winds down
-            await settle()
-            assert handle.done()
+            await wait_until(handle.done, what="the call to end at its deadline")
         finally:
             release.set()
             await executor.shutdown()
