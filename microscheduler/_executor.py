@@ -64,7 +64,7 @@ class TaskExecutor(Outcomes):
     Background lanes, in that strict order, and preempts a running Background task as soon
     as UI or LastEffort work arrives. ``TaskExecutor(n)`` with ``n > 1`` runs one UI
     worker (UI and LastEffort lanes) and ``n - 1`` background workers (Background lane).
-    :meth:`from_config` takes a full :class:`WorkerConfig`.
+    ``TaskExecutor(WorkerConfig(...))`` (or :meth:`from_config`) takes a full configuration.
 
     The executor can be constructed anywhere; it binds to the running event loop when it
     starts. Use it as ``async with TaskExecutor(...) as executor:`` (leaving the block
@@ -73,18 +73,28 @@ class TaskExecutor(Outcomes):
 
     Args:
         processor_count: ``1`` for single-processor mode, ``n > 1`` for one UI worker and
-            ``n - 1`` background workers.
+            ``n - 1`` background workers; or a :class:`WorkerConfig`.
         logger: A structlog logger to use instead of ``structlog.get_logger("microscheduler")``.
             Whether debug events are emitted is decided when the executor starts.
 
     Raises:
         ConfigError: ``processor_count`` is less than 1.
+        TypeError: ``processor_count`` is neither an int nor a :class:`WorkerConfig`.
     """
 
     __module__ = "microscheduler"
 
-    def __init__(self, processor_count: int = 1, *, logger: Any = None) -> None:
-        self._setup(WorkerConfig.for_processors(processor_count), logger)
+    def __init__(self, processor_count: int | WorkerConfig = 1, *, logger: Any = None) -> None:
+        if isinstance(processor_count, WorkerConfig):
+            config = processor_count
+        elif isinstance(processor_count, int) and not isinstance(processor_count, bool):
+            config = WorkerConfig.for_processors(processor_count)
+        else:
+            raise TypeError(
+                f"TaskExecutor takes a processor count (an int >= 1) or a WorkerConfig, "
+                f"got {processor_count!r}"
+            )
+        self._setup(config, logger)
 
     @classmethod
     def from_config(cls, config: WorkerConfig, *, logger: Any = None) -> TaskExecutor:

@@ -125,3 +125,15 @@ class TestProcessorCount:
         """from_config refuses anything but a WorkerConfig."""
         with pytest.raises(TypeError, match="config must be a WorkerConfig"):
             TaskExecutor.from_config({"ui_workers": 1})  # type: ignore[arg-type]
+
+    def test_constructor_takes_a_config(self) -> None:
+        """TaskExecutor(WorkerConfig(...)) uses that configuration, as from_config does."""
+        config = WorkerConfig(ui_workers=2, background_workers=3, background_buffer_size=7)
+        assert TaskExecutor(config).config is config
+        assert TaskExecutor.from_config(config).config is config
+
+    @pytest.mark.parametrize("value", [2.0, "2", True, None])
+    def test_constructor_refuses_other_types(self, value: object) -> None:
+        """Anything but an int or a WorkerConfig is a TypeError naming both choices."""
+        with pytest.raises(TypeError, match="^TaskExecutor takes a processor count"):
+            TaskExecutor(value)  # type: ignore[arg-type]
