@@ -44,14 +44,20 @@ def _is_async_callable(obj: object) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
+_PRIORITY_VALUES = frozenset(p.value for p in Priority)
+
+
 def check_priority(priority: object, what: str = "priority") -> Priority:
-    """Return ``priority`` if it is a :class:`Priority`, else raise ``ValueError``."""
-    if not isinstance(priority, Priority):
-        raise ValueError(
-            f"{what} must be a Priority (Priority.UI, Priority.LAST_EFFORT or "
-            f"Priority.BACKGROUND), got {priority!r}"
-        )
-    return priority
+    """Return ``priority`` as a :class:`Priority` (a plain int equal to one's value is
+    coerced, as ``IntEnum`` users expect), else raise ``ValueError``."""
+    if isinstance(priority, Priority):
+        return priority
+    if type(priority) is int and priority in _PRIORITY_VALUES:  # never a bool or a float
+        return Priority(priority)
+    raise ValueError(
+        f"{what} must be a Priority (Priority.UI, Priority.LAST_EFFORT or "
+        f"Priority.BACKGROUND, or the int 0, 1 or 2), got {priority!r}"
+    )
 
 
 def check_timeout(timeout: object, what: str = "timeout") -> float | None:
@@ -150,7 +156,7 @@ class Task(Generic[T]):
                 f"got {compute!r}"
             )
         if priority.__class__ is not Priority:
-            check_priority(priority, "Task priority")
+            priority = check_priority(priority, "Task priority")
         if initial_state is not None and not isinstance(initial_state, TaskState):
             raise TypeError(
                 f"Task initial_state must satisfy TaskState (save() -> bytes and "

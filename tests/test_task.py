@@ -49,11 +49,17 @@ class TestTaskValidation:
         with pytest.raises(TypeError, match="Task compute must be callable"):
             Task(name="x", compute="run")  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize("priority", [0, 2, "UI", None])
+    @pytest.mark.parametrize("priority", [3, -1, True, 2.0, "UI", None])
     def test_priority_must_be_a_priority(self, priority: Any) -> None:
-        """A priority that is not a Priority is a ValueError naming the field."""
+        """A priority that is neither a Priority nor the int of one is a ValueError naming
+        the field."""
         with pytest.raises(ValueError, match="Task priority must be a Priority"):
             Task(name="x", compute=noop, priority=priority)
+
+    @pytest.mark.parametrize(("value", "priority"), [(0, Priority.UI), (2, Priority.BACKGROUND)])
+    def test_int_priority_is_coerced(self, value: int, priority: Priority) -> None:
+        """A plain int equal to a Priority value is accepted and stored as that Priority."""
+        assert Task(name="x", compute=noop, priority=value).priority is priority  # type: ignore[arg-type]
 
     def test_negative_timeout(self) -> None:
         """A negative timeout is a ValueError naming the field."""
@@ -245,12 +251,19 @@ class TestHandle:
         submit_nowait, before anything is queued."""
         t = task(const(1))
         with pytest.raises(ValueError, match="priority must be a Priority"):
-            await single.execute(t, 0)  # type: ignore[arg-type]
+            await single.execute(t, 3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):
             await single.submit(t, "UI")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):
             single.submit_nowait(t, 5)  # type: ignore[arg-type]
         assert single.statistics().submitted == 0
+
+    async def test_submit_coerces_int_priority(self, single: TaskExecutor) -> None:
+        """execute/submit accept the int of a Priority and queue in that lane."""
+        handle = await single.submit(task(const(1), Priority.BACKGROUND), 0)  # type: ignore[arg-type]
+        assert handle.priority is Priority.UI
+        assert await handle == 1
+        assert await single.execute(task(const(2)), 1) == 2  # type: ignore[arg-type]
 
     async def test_submit_rejects_non_tasks(self, single: TaskExecutor) -> None:
         """Anything but a Task is a TypeError."""
