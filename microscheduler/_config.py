@@ -130,7 +130,10 @@ class WorkerConfig:
         if not isinstance(processor_count, int) or isinstance(processor_count, bool):
             raise TypeError(f"processor_count must be an int, got {processor_count!r}")
         if processor_count < 1:
-            raise ConfigError(
-                f"total workers cannot be zero: processor_count must be >= 1, got {processor_count}"
-            )
+            # "zero" for a negative count would send the reader looking for the wrong bug.
+            if processor_count == 0:
+                problem = "total workers cannot be zero"
+            else:
+                problem = "worker counts cannot be negative"
+            raise ConfigError(f"{problem}: processor_count must be >= 1, got {processor_count}")
         return cls(ui_workers=1, background_workers=processor_count - 1)

@@ -38,6 +38,13 @@ _NOT_STARTED_MESSAGE = (
     "or 'await executor.start()' first"
 )
 
+# The WorkerConfig field that sets each lane's capacity, for QueueFullError to name.
+_BUFFER_FIELD = {
+    Priority.UI: "ui_queue_buffer_size",
+    Priority.LAST_EFFORT: "last_effort_buffer_size",
+    Priority.BACKGROUND: "background_buffer_size",
+}
+
 
 class _State(enum.Enum):
     NEW = "new"
@@ -453,6 +460,7 @@ class TaskExecutor(Outcomes):
         if lane.full():
             raise QueueFullError(
                 f"the {lane.priority} lane is full ({lane.capacity} tasks queued); "
-                f"await submit() to wait for room, or raise its buffer size"
+                f"await submit() to wait for room, or raise "
+                f"WorkerConfig.{_BUFFER_FIELD[lane.priority]}"
             )
         return self._enqueue(task, lane, timeout)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ("SHUTDOWN_MESSAGE", "Outcomes")
 
-SHUTDOWN_MESSAGE = "executor is shutdown"
+SHUTDOWN_MESSAGE = "executor is shut down"
 
 Kind = Literal["completed", "failed", "cancelled", "timed_out"]
 

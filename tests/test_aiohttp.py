@@ -223,7 +223,7 @@ async def test_drain_timeout_bounds_how_long_cleanup_waits() -> None:
         task: Task[None] = Task(name="hold", compute=hold)
         handle = app[EXECUTOR_KEY].submit_nowait(task)
         await started.wait()
-    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+    with pytest.raises(ExecutorShutdownError, match="executor is shut down"):
         await handle
     assert not never.is_set()
 
@@ -235,7 +235,7 @@ async def test_executor_is_shut_down_after_cleanup() -> None:
     async with _serving(app):
         executor: TaskExecutor = app[EXECUTOR_KEY]
         assert await executor.execute(Task(name="one", compute=lambda *_: 1)) == 1
-    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+    with pytest.raises(ExecutorShutdownError, match="executor is shut down"):
         await executor.execute(Task(name="late", compute=lambda *_: 1))
 
 

@@ -106,10 +106,21 @@ class TestBuffersAndGrace:
 
 
 class TestProcessorCount:
-    @pytest.mark.parametrize("count", [0, -1, -10])
-    def test_less_than_one(self, count: int) -> None:
-        """TaskExecutor(n) with n < 1 raises ConfigError naming the value."""
-        with pytest.raises(ConfigError, match=rf"processor_count must be >= 1, got {count}$"):
+    def test_zero(self) -> None:
+        """TaskExecutor(0) raises ConfigError: there would be no worker at all."""
+        with pytest.raises(
+            ConfigError,
+            match=r"^total workers cannot be zero: processor_count must be >= 1, got 0$",
+        ):
+            TaskExecutor(0)
+
+    @pytest.mark.parametrize("count", [-1, -10])
+    def test_negative(self, count: int) -> None:
+        """TaskExecutor(n) with n < 0 says the count is negative, not that it is zero."""
+        with pytest.raises(
+            ConfigError,
+            match=rf"^worker counts cannot be negative: processor_count must be >= 1, got {count}$",
+        ):
             TaskExecutor(count)
 
     def test_one_is_single_processor(self) -> None:

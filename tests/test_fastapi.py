@@ -217,7 +217,7 @@ async def test_lifespan_left_by_an_exception_shuts_down_without_draining() -> No
             handle = state["executor"].submit_nowait(task)
             await started.wait()
             raise LookupError("app failed")
-    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+    with pytest.raises(ExecutorShutdownError, match="executor is shut down"):
         await handle
     assert reasons == ["shutdown"]
 
@@ -235,7 +235,7 @@ async def test_drain_timeout_bounds_how_long_shutdown_waits() -> None:
         task: Task[None] = Task(name="hold", compute=hold)
         handle = state["executor"].submit_nowait(task)
         await started.wait()
-    with pytest.raises(ExecutorShutdownError, match="executor is shutdown"):
+    with pytest.raises(ExecutorShutdownError, match="executor is shut down"):
         await handle
     assert not never.is_set()
 

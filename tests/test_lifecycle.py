@@ -74,7 +74,7 @@ class TestShutdown:
         executor = TaskExecutor()
         await executor.start()
         await executor.shutdown()
-        with pytest.raises(ExecutorShutdownError, match="^executor is shutdown$"):
+        with pytest.raises(ExecutorShutdownError, match="^executor is shut down$"):
             await executor.execute(task(const(1)))
         with pytest.raises(ExecutorShutdownError):
             await executor.submit(task(const(1)))
