@@ -12,8 +12,8 @@ from ._priority import WorkerType
 __all__ = ("ResourceFactory", "WorkerConfig")
 
 #: Called once per worker at start with ``(worker_id, worker_type)``. It may return a plain
-#: object, an awaitable (awaited) or an async context manager (entered for the worker's
-#: lifetime, exited at shutdown).
+#: object, an awaitable (awaited) or an async or sync context manager (entered for the
+#: worker's lifetime, exited at shutdown); an undecorated generator is refused at start.
 ResourceFactory = Callable[[int, WorkerType], object]
 
 _BUFFER_FIELDS = ("ui_queue_buffer_size", "last_effort_buffer_size", "background_buffer_size")
