@@ -203,10 +203,20 @@ class TaskExecutor(Outcomes):
         """Start the workers, after building each worker's resource.
 
         Raises:
-            RuntimeError: The executor was already started, or was shut down.
+            RuntimeError: The executor was already started, or was shut down, or no asyncio
+                event loop is running (trio is not supported).
             Exception: Whatever the resource factory raised, unchanged; resources already
                 built are closed and no worker is left running.
         """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # Under trio (directly or through anyio) asyncio's own error would only say
+            # "no running event loop", which reads like a bug rather than a limitation.
+            raise RuntimeError(
+                "microscheduler needs an asyncio event loop: run it under asyncio "
+                "(asyncio.run, or anyio.run(..., backend='asyncio')); trio is not supported"
+            ) from None
         if self._state is not _State.NEW:
             if self._state in (_State.STOPPING, _State.CLOSED):
                 raise RuntimeError(
@@ -214,7 +224,6 @@ class TaskExecutor(Outcomes):
                 )
             raise RuntimeError("executor is already started")
         self._state = _State.STARTING
-        loop = asyncio.get_running_loop()
         try:
             resources = await open_resources(
                 self._config.resource_factory,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 from _helpers import Gate, const, task
 
@@ -42,6 +43,24 @@ class TestStart:
                 return await executor.execute(task(const(3)))
 
         assert asyncio.run(use()) == 3
+
+    def test_needs_an_asyncio_loop(self) -> None:
+        """Under anyio's trio backend start() says an asyncio event loop is needed, and the
+        executor can still be started under asyncio afterwards."""
+        executor = TaskExecutor(2)
+
+        async def under_trio() -> None:
+            with pytest.raises(RuntimeError, match="^microscheduler needs an asyncio event loop"):
+                async with executor:
+                    pass
+
+        anyio.run(under_trio, backend="trio")
+
+        async def under_asyncio() -> int:
+            async with executor:
+                return await executor.execute(task(const(7)))
+
+        assert anyio.run(under_asyncio, backend="asyncio") == 7
 
     async def test_start_twice(self, single: TaskExecutor) -> None:
         """Starting a started executor is a RuntimeError."""
