@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import logging
 from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
-import structlog
 
 from ._config import WorkerConfig
 from ._exceptions import (
@@ -19,6 +17,7 @@ from ._exceptions import (
     QueueFullError,
 )
 from ._lanes import DONE, Lane, WorkerGroup
+from ._logging import debug_enabled, logger
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority, WorkerType
@@ -30,8 +29,6 @@ from ._worker import Worker
 __all__ = ("TaskExecutor",)
 
 T = TypeVar("T")
-
-logger = structlog.get_logger("microscheduler")
 
 _NOT_STARTED_MESSAGE = (
     "executor is not started: use 'async with TaskExecutor(...) as executor:' "
@@ -54,16 +51,6 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-def _debug_enabled(log: Any) -> bool:
-    check = getattr(log, "is_enabled_for", None) or getattr(log, "isEnabledFor", None)
-    if check is None:
-        return True
-    try:
-        return bool(check(logging.DEBUG))
-    except Exception:
-        return True
-
-
 class TaskExecutor(Outcomes):
     """Runs tasks on a pool of worker coroutines in three priority lanes.
 
@@ -81,8 +68,10 @@ class TaskExecutor(Outcomes):
     Args:
         processor_count: ``1`` for single-processor mode, ``n > 1`` for one UI worker and
             ``n - 1`` background workers; or a :class:`WorkerConfig`.
-        logger: A structlog logger to use instead of ``structlog.get_logger("microscheduler")``.
-            Whether debug events are emitted is decided when the executor starts.
+        logger: A structlog logger to use instead of the library's own, which sends its
+            events through the stdlib logger ``microscheduler`` (silent until ``logging``
+            is configured to show them). Whether debug events are emitted is decided when
+            the executor starts.
 
     Raises:
         ConfigError: ``processor_count`` is less than 1.
@@ -241,7 +230,7 @@ class TaskExecutor(Outcomes):
         self._loop = loop
         log = self._log_source
         self._log = log.bind() if hasattr(log, "bind") else log
-        self._debug = _debug_enabled(self._log)
+        self._debug = debug_enabled(self._log)
         for worker, resource in zip(self._workers, resources, strict=True):
             worker.resource = resource
         self._worker_of_task = {

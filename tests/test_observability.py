@@ -21,9 +21,12 @@ def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 class TestLogging:
-    async def test_lifecycle_and_task_events_with_stable_keys(self) -> None:
+    async def test_lifecycle_and_task_events_with_stable_keys(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """A preempted task logs task_started/preempted/rescheduled/completed with the SPEC
         keys; the executor logs executor_started and executor_stopped."""
+        caplog.set_level(logging.DEBUG, logger="microscheduler")
         with capture_logs() as logs:
             async with TaskExecutor(1) as executor:
                 gate = Gate()

@@ -1,0 +1,95 @@
+"""The library's logger: silent by default, shown through stdlib ``logging``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from _helpers import const, task
+from structlog.testing import capture_logs
+
+from microscheduler import TaskExecutor
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio
+    import logging
+    import sys
+
+    from microscheduler import Task, TaskExecutor
+
+    async def work(resource, state, interrupt):
+        return 1
+
+    async def main():
+        async with TaskExecutor(1) as executor:
+            await executor.execute(Task(name="quiet", compute=work))
+
+    if sys.argv[1] == "configured":
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s %(message)s")
+    asyncio.run(main())
+    """
+)
+
+
+def run_script(mode: str) -> subprocess.CompletedProcess[str]:
+    # asyncio's debug mode (CI's second pass) logs slow callbacks on its own logger: not ours.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_silent_by_default() -> None:
+    """With neither structlog nor logging configured, running tasks prints nothing at all."""
+    done = run_script("unconfigured")
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_stdlib_configuration_shows_the_events() -> None:
+    """logging.basicConfig(level=DEBUG) shows every event on the stdlib logger
+    'microscheduler', at its own level, and nothing goes to stdout."""
+    done = run_script("configured")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    for event, level in [
+        ("executor_started", "INFO"),
+        ("task_started", "DEBUG"),
+        ("task_completed", "DEBUG"),
+        ("executor_stopped", "INFO"),
+    ]:
+        assert any(
+            line.startswith(f"microscheduler {level} ") and event in line for line in lines
+        ), (event, lines)
+
+
+async def test_caplog_sees_the_records(caplog: pytest.LogCaptureFixture) -> None:
+    """Events are stdlib records of the logger 'microscheduler', so caplog captures them."""
+    caplog.set_level(logging.DEBUG, logger="microscheduler")
+    async with TaskExecutor(1) as executor:
+        await executor.execute(task(const(1), name="seen"))
+    records = [r for r in caplog.records if r.name == "microscheduler"]
+    messages = " ".join(r.getMessage() for r in records)
+    assert "task_started" in messages and "task_completed" in messages
+    assert {r.levelno for r in records} == {logging.DEBUG, logging.INFO}
+
+
+@pytest.mark.parametrize(("level", "per_task"), [(logging.INFO, False), (logging.DEBUG, True)])
+async def test_per_task_events_skipped_when_logging_filters_them(
+    caplog: pytest.LogCaptureFixture, level: int, per_task: bool
+) -> None:
+    """When the stdlib logger filters debug out, no per-task event even reaches structlog's
+    processors; at DEBUG they do."""
+    caplog.set_level(level, logger="microscheduler")
+    with capture_logs() as logs:
+        async with TaskExecutor(1) as executor:
+            await executor.execute(task(const(1)))
+    names = [entry["event"] for entry in logs]
+    assert ("task_started" in names) is per_task
+    assert names[0] == "executor_started" and names[-1] == "executor_stopped"
