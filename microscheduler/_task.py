@@ -337,6 +337,23 @@ class TaskHandle(Generic[T_co]):
                 self._executor._abandon(self)
             raise
 
+    def __del__(self) -> None:
+        # A failure nobody retrieved (a fire-and-forget handle) would otherwise show only as
+        # asyncio's "exception was never retrieved" at collection, and not at all under a
+        # filter that hides the debug task_failed: say it once, at WARNING, with its
+        # traceback, and mark it retrieved so asyncio does not say it again.
+        future = self._future
+        if not getattr(future, "_log_traceback", False):
+            return
+        error = future.exception()
+        self._executor._log.warning(
+            "task_failed_unobserved",
+            task=self._task.name,
+            priority=str(self._priority),
+            attempt=self._attempt,
+            exc_info=error,
+        )
+
     def __repr__(self) -> str:
         status = self.status.value
         return f"<TaskHandle {self.name!r} {self._priority} {status} attempt={self._attempt}>"

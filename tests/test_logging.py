@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from _helpers import const, task
 from structlog.testing import capture_logs
 
-from microscheduler import TaskExecutor
+from microscheduler import InterruptContext, TaskExecutor
 
 SCRIPT = textwrap.dedent(
     """
@@ -34,6 +37,10 @@ SCRIPT = textwrap.dedent(
     asyncio.run(main())
     """
 )
+
+
+async def broken(resource: object, state: object, interrupt: InterruptContext) -> None:
+    raise ValueError("boom")
 
 
 def run_script(mode: str) -> subprocess.CompletedProcess[str]:
@@ -93,3 +100,40 @@ async def test_per_task_events_skipped_when_logging_filters_them(
     names = [entry["event"] for entry in logs]
     assert ("task_started" in names) is per_task
     assert names[0] == "executor_started" and names[-1] == "executor_stopped"
+
+
+class TestUnobservedFailure:
+    async def test_logged_once_at_warning_with_traceback(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A failed handle nobody awaited logs task_failed_unobserved at WARNING with the
+        traceback when collected, once, and asyncio's own "never retrieved" stays silent."""
+        loop = asyncio.get_running_loop()
+        asyncio_reports: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: asyncio_reports.append(context))
+        try:
+            async with TaskExecutor(1) as executor:
+                handle = executor.submit_nowait(task(broken, name="lost"))
+            assert handle.done()
+            del handle
+            gc.collect()
+        finally:
+            loop.set_exception_handler(None)
+        warnings = [r for r in caplog.records if r.name == "microscheduler"]
+        assert [r.levelno for r in warnings] == [logging.WARNING]
+        message = warnings[0].getMessage()
+        assert "task_failed_unobserved" in message and "lost" in message
+        assert "Traceback" in message and "ValueError: boom" in message
+        assert asyncio_reports == []
+
+    async def test_awaited_failure_is_not_logged(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A failure its caller awaited is the caller's news: nothing is logged at WARNING."""
+        async with TaskExecutor(1) as executor:
+            handle = executor.submit_nowait(task(broken))
+            with pytest.raises(ValueError, match="boom"):
+                await handle
+            with pytest.raises(ValueError, match="boom"):
+                await executor.execute(task(broken))
+        del handle
+        gc.collect()
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
