@@ -314,11 +314,16 @@ class TaskExecutor(Outcomes):
         for group in self._groups:
             group.wake_all()
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
+        workers = list(self._worker_of_task.values())
         self._worker_of_task = {}
         error: BaseException | None = None
-        for result in results:
-            if isinstance(result, BaseException):
-                self._log.error("worker_crashed", exc_info=result)
+        for worker, result in zip(workers, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                # Someone else cancelled the worker task (the loop closing, a second Ctrl-C
+                # under uvicorn): nothing crashed.
+                self._log.info("worker_cancelled", worker_id=worker.worker_id)
+            elif isinstance(result, BaseException):
+                self._log.error("worker_crashed", worker_id=worker.worker_id, exc_info=result)
         try:
             await self._stack.aclose()
         except Exception as exc:

@@ -137,3 +137,18 @@ class TestUnobservedFailure:
         del handle
         gc.collect()
         assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_cancelled_worker_is_logged_as_cancelled(caplog: pytest.LogCaptureFixture) -> None:
+    """A worker task cancelled from outside (as at loop teardown) is logged at INFO as
+    worker_cancelled, never as an error."""
+    caplog.set_level(logging.INFO, logger="microscheduler")
+    executor = TaskExecutor(2)
+    await executor.start()
+    (worker,) = [t for t in asyncio.all_tasks() if t.get_name() == "microscheduler-worker-1"]
+    worker.cancel()
+    await executor.shutdown()
+    records = [r for r in caplog.records if r.name == "microscheduler"]
+    assert [r for r in records if r.levelno >= logging.ERROR] == []
+    (cancelled,) = [r for r in records if "worker_cancelled" in r.getMessage()]
+    assert cancelled.levelno == logging.INFO and "worker_id=1" in cancelled.getMessage()
