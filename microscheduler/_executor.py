@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -362,7 +363,7 @@ class TaskExecutor(Outcomes):
         loop = self._loop
         handle = TaskHandle(self, task, lane.priority, loop)
         if self._debug:
-            handle._queued_at = loop.time()
+            handle._queued_at = perf_counter()
         lane.push(handle)
         self._counters.submitted += 1
         self._outstanding += 1

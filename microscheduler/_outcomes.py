@@ -7,6 +7,7 @@ rule of SPEC §3 that decides what a caller receives and how each execution is c
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ExecutorShutdownError, TaskInterruptedError
@@ -243,7 +244,7 @@ class Outcomes:
     def _reschedule(self, handle: TaskHandle[Any]) -> None:
         handle._phase = PREEMPTED
         if self._debug:
-            handle._queued_at = self._loop.time()
+            handle._queued_at = perf_counter()
         self._lanes[Priority.BACKGROUND].push_rerun(handle)
         self._counters.rescheduled += 1
         if self._debug:
@@ -251,7 +252,7 @@ class Outcomes:
         self._groups[Priority.BACKGROUND].wake_one()
 
     def _log_completed(self, worker: Worker, handle: TaskHandle[Any], started: float) -> None:
-        now = self._loop.time()
+        now = perf_counter()
         self._log.debug(
             "task_completed",
             task=handle.name,

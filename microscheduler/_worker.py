@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -152,7 +153,9 @@ class Worker:
         handle._phase = RUNNING
         self.current = handle
         executor._counters.running += 1
-        started = loop.time() if executor._debug else 0.0
+        # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds, which
+        # would log most runs as run_ms=0.0.
+        started = perf_counter() if executor._debug else 0.0
         if executor._debug:
             executor._log.debug(
                 "task_started",

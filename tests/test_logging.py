@@ -152,3 +152,26 @@ async def test_cancelled_worker_is_logged_as_cancelled(caplog: pytest.LogCapture
     assert [r for r in records if r.levelno >= logging.ERROR] == []
     (cancelled,) = [r for r in records if "worker_cancelled" in r.getMessage()]
     assert cancelled.levelno == logging.INFO and "worker_id=1" in cancelled.getMessage()
+
+
+def test_wait_and_run_times_have_sub_millisecond_resolution() -> None:
+    """On uvloop (whose loop.time() moves in whole milliseconds) wait_ms and run_ms of
+    quick tasks still carry sub-millisecond values."""
+    import uvloop  # in the dev extra wherever uvloop exists (not on Windows)
+
+    async def main() -> None:
+        async with TaskExecutor(1) as executor:
+            for _ in range(20):
+                await executor.execute(task(const(1)))
+
+    logging.getLogger("microscheduler").setLevel(logging.DEBUG)
+    try:
+        with capture_logs() as logs, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    finally:
+        logging.getLogger("microscheduler").setLevel(logging.NOTSET)
+    times = [
+        e[key] for e in logs if e["event"] == "task_completed" for key in ("wait_ms", "run_ms")
+    ]
+    assert len(times) == 40
+    assert any(value != int(value) for value in times), times
