@@ -14,6 +14,7 @@ from ._exceptions import ExecutorShutdownError, TaskInterruptedError
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import DONE, PREEMPTED, RUNNING
 from ._priority import Priority
+from ._state import release_state
 
 if TYPE_CHECKING:
     from ._config import WorkerConfig
@@ -76,6 +77,7 @@ class Outcomes:
     def _retire(self, handle: TaskHandle[Any], kind: Kind) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
         handle._phase = DONE
+        release_state(handle._state)
         if handle._deadline is not None:
             handle._deadline.cancel()
             handle._deadline = None

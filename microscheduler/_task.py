@@ -17,7 +17,7 @@ from ._exceptions import ExecutorShutdownError
 from ._interrupt import InterruptContext
 from ._lanes import PREEMPTED, QUEUED, RUNNING
 from ._priority import Priority
-from ._state import NoOpTaskState, TaskState
+from ._state import NoOpTaskState, TaskState, claim_state
 
 if TYPE_CHECKING:
     from ._executor import TaskExecutor
@@ -75,8 +75,10 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
 class Task(Generic[T]):
     """A unit of work for a :class:`TaskExecutor`.
 
-    A task may be executed many times; each execution gets its own handle. Its
-    ``initial_state`` object is passed to every run of ``compute`` and, when the executor
+    A task may be executed many times; each execution gets its own handle and its own
+    state: ``initial_state`` called once per execution if it is a zero-argument factory
+    (such as the state class), else the object itself, which only one live execution may
+    use at a time. The state is passed to every run of ``compute`` and, when the executor
     holds a snapshot for the execution (``saved_state``, or one saved by an earlier,
     preempted run), is restored from it just before the run.
 
@@ -86,16 +88,18 @@ class Task(Generic[T]):
             whose ``__call__`` is one) runs on the event loop; a plain ``def`` runs in a
             worker thread, where ``interrupt.is_interrupted()`` is safe to poll.
         priority: The lane used when ``execute``/``submit`` name none.
-        initial_state: The state passed to compute; None means a fresh
-            :class:`NoOpTaskState` per execution.
-        saved_state: A snapshot to restore into ``initial_state`` before the first run.
+        initial_state: The state passed to compute: a :class:`TaskState` object, or a
+            zero-argument factory returning a fresh one for each execution; None means a
+            fresh :class:`NoOpTaskState` per execution.
+        saved_state: A snapshot to restore into each execution's state before its first
+            run.
         timeout: Limit in seconds on one run of compute (queue time and time spent
             preempted do not count); on expiry the caller gets ``TimeoutError`` and the
             task is not run again.
 
     Raises:
         TypeError: ``name`` is not a string, ``compute`` is not callable, or
-            ``initial_state`` does not satisfy :class:`TaskState`.
+            ``initial_state`` is neither a :class:`TaskState` nor callable.
         ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`, or
             ``timeout`` is negative.
     """
@@ -105,7 +109,7 @@ class Task(Generic[T]):
     name: str
     compute: Compute[T]
     priority: Priority = Priority.BACKGROUND
-    initial_state: TaskState | None = None
+    initial_state: TaskState | Callable[[], TaskState] | None = None
     saved_state: bytes | None = None
     timeout: float | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
@@ -119,7 +123,7 @@ class Task(Generic[T]):
         name: str,
         compute: Callable[[Any, Any, InterruptContext], Awaitable[T]],
         priority: Priority = ...,
-        initial_state: TaskState | None = ...,
+        initial_state: TaskState | Callable[[], TaskState] | None = ...,
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
     ) -> None: ...
@@ -131,7 +135,7 @@ class Task(Generic[T]):
         name: str,
         compute: Callable[[Any, Any, InterruptContext], T],
         priority: Priority = ...,
-        initial_state: TaskState | None = ...,
+        initial_state: TaskState | Callable[[], TaskState] | None = ...,
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
     ) -> None: ...
@@ -142,7 +146,7 @@ class Task(Generic[T]):
         name: str,
         compute: Compute[T],
         priority: Priority = Priority.BACKGROUND,
-        initial_state: TaskState | None = None,
+        initial_state: TaskState | Callable[[], TaskState] | None = None,
         saved_state: bytes | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -157,10 +161,13 @@ class Task(Generic[T]):
             )
         if priority.__class__ is not Priority:
             priority = check_priority(priority, "Task priority")
-        if initial_state is not None and not isinstance(initial_state, TaskState):
+        if initial_state is not None and not (
+            isinstance(initial_state, TaskState) or callable(initial_state)
+        ):
             raise TypeError(
                 f"Task initial_state must satisfy TaskState (save() -> bytes and "
-                f"restore(data: bytes)), got {initial_state!r}"
+                f"restore(data: bytes)) or be a zero-argument factory of one, "
+                f"got {initial_state!r}"
             )
         if saved_state is not None:
             if not isinstance(saved_state, bytes | bytearray | memoryview):
@@ -184,6 +191,23 @@ _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _s
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
 _set_is_async = Task.__dict__["is_async"].__set__
+
+
+def _execution_state(task: Task[Any]) -> TaskState:
+    """The state of one new execution of ``task``, claimed for that execution alone."""
+    state: Any = task.initial_state
+    if state is None:
+        return NoOpTaskState()  # fresh, so never shared: nothing to claim
+    # A class has save/restore attributes too: it is a factory, not a state object.
+    if isinstance(state, type) or not isinstance(state, TaskState):
+        state = state()
+        if not isinstance(state, TaskState):
+            raise TypeError(
+                f"Task {task.name!r}: initial_state() must return a TaskState (save() -> "
+                f"bytes and restore(data: bytes)), got {state!r}"
+            )
+    claim_state(state, task.name)
+    return state
 
 
 class TaskStatus(enum.Enum):
@@ -251,8 +275,7 @@ class TaskHandle(Generic[T_co]):
         self._priority = priority
         self._future: asyncio.Future[T_co] = loop.create_future()
         self._phase = QUEUED
-        state = task.initial_state
-        self._state: TaskState = NoOpTaskState() if state is None else state
+        self._state: TaskState = _execution_state(task)
         self._snapshot = task.saved_state
         self._attempt = 0
         self._ctx: InterruptContext | None = None

@@ -121,6 +121,70 @@ class TestNoOpTaskState:
         assert seen[0] is not seen[1]
 
 
+class TestPerExecutionState:
+    async def test_factory_gives_each_execution_a_fresh_state(self, multi: TaskExecutor) -> None:
+        """initial_state=Counter (the class) is called once per execution: a second execute
+        starts from zero, and concurrent executions never share an object."""
+        seen: list[Counter] = []
+        both_running = asyncio.Event()
+
+        async def count_to_three(r: object, s: Counter, ctx: InterruptContext) -> int:
+            seen.append(s)
+            while s.value < 3:
+                s.value += 1
+                await ctx.save_state(s)
+            if len(seen) == 3:
+                both_running.set()
+            elif len(seen) == 2:
+                await both_running.wait()  # the two later executions overlap
+            return s.value
+
+        t = task(count_to_three, initial_state=Counter)
+        assert await multi.execute(t) == 3
+        first = multi.submit_nowait(t)
+        second = multi.submit_nowait(t, Priority.UI)
+        assert (await first, await second) == (3, 3)
+        assert len({id(s) for s in seen}) == 3
+
+    async def test_lambda_factory(self, single: TaskExecutor) -> None:
+        """Any zero-argument callable is a factory, called once per execution."""
+        made: list[Counter] = []
+
+        def make() -> Counter:
+            made.append(Counter(10))
+            return made[-1]
+
+        async def value(r: object, s: Counter, ctx: InterruptContext) -> int:
+            return s.value
+
+        t = task(value, initial_state=make)
+        assert await single.execute(t) == 10
+        assert await single.execute(t) == 10
+        assert len(made) == 2
+
+    async def test_factory_must_return_a_task_state(self, single: TaskExecutor) -> None:
+        """A factory returning something without save/restore is a TypeError at submit."""
+        t = task(const(1), initial_state=lambda: object())
+        with pytest.raises(TypeError, match=r"initial_state\(\) must return a TaskState"):
+            single.submit_nowait(t)
+        assert single.statistics().submitted == 0
+
+    async def test_state_object_in_use_is_refused(self, single: TaskExecutor) -> None:
+        """A state object used by a live execution cannot start a second one (ValueError
+        naming the fix); once that execution ended, it can be used again."""
+        gate = Gate()
+        t = task(gate, initial_state=Counter())
+        running = single.submit_nowait(t)
+        await gate.started.wait()
+        with pytest.raises(ValueError, match="in use by another live execution.*factory"):
+            single.submit_nowait(t)
+        with pytest.raises(ValueError, match="in use by another live execution"):
+            await single.execute(task(const(1), initial_state=t.initial_state))
+        gate.release.set()
+        assert await running == "done"
+        assert await single.execute(task(const(2), initial_state=t.initial_state)) == 2
+
+
 class TestStateRestore:
     async def test_saved_state_is_restored_before_the_first_run(self, single: TaskExecutor) -> None:
         """saved_state is restored into initial_state, and that object goes to compute."""
