@@ -77,6 +77,7 @@ class InterruptContext:
 
         Raises:
             TypeError: ``state`` is None or has no ``save()``.
+            ValueError: The task has no ``initial_state``, so no rerun could restore it.
             StateSaveError: ``state.save()`` raised (it is the ``__cause__``) or did not
                 return bytes.
             RuntimeError: The run this context belongs to has ended.
@@ -94,6 +95,13 @@ class InterruptContext:
             raise RuntimeError(
                 f"save_state() called after run {self._attempt} of task "
                 f"{self._handle.name!r} ended; save only while the compute runs"
+            )
+        if self._handle._task.initial_state is None and state is not self._handle._state:
+            # The rerun would restore into a NoOpTaskState and start over from zero.
+            raise ValueError(
+                f"save_state() in task {self._handle.name!r}, which has no initial_state: "
+                f"its rerun could never restore the snapshot; create the task with "
+                f"initial_state=YourState (the state class, a factory or an object)"
             )
         try:
             data = save()

@@ -231,6 +231,19 @@ class TestSaveState:
         with pytest.raises(TypeError, match="save_state\\(\\) needs a TaskState"):
             await single.execute(task(compute))
 
+    async def test_save_without_initial_state(self, single: TaskExecutor) -> None:
+        """Saving a state in a task that has no initial_state is a ValueError naming the
+        fix (its rerun could never restore the snapshot); saving the NoOpTaskState it was
+        given stays harmless."""
+
+        async def compute(r: object, s: TaskState, ctx: InterruptContext) -> None:
+            await ctx.save_state(s)
+            await ctx.save_state(Counter(5))
+
+        with pytest.raises(ValueError, match=r"has no initial_state.*initial_state=") as info:
+            await single.execute(task(compute, name="forgetful"))
+        assert "'forgetful'" in str(info.value)
+
     async def test_save_failure(self, single: TaskExecutor) -> None:
         """A save() that raises becomes StateSaveError with the cause chained."""
 
