@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import StateSaveError
@@ -12,6 +13,19 @@ if TYPE_CHECKING:
     from ._task import TaskHandle
 
 __all__ = ("InterruptContext", "InterruptReason")
+
+
+class _Saved:
+    """What ``save_state`` returns: awaiting it completes at once. Not a coroutine, so a
+    thread that calls ``save_state`` without awaiting leaves no "never awaited" warning."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return (yield from ())
+
+
+_SAVED = _Saved()
 
 InterruptReason = Literal["preempted", "cancelled", "timeout", "shutdown"]
 
@@ -67,13 +81,17 @@ class InterruptContext:
             self._event = asyncio.Event()
         await self._event.wait()
 
-    async def save_state(self, state: TaskState) -> None:
-        """Snapshot ``state`` now, as the task's latest checkpoint.
+    def save_state(self, state: TaskState) -> Awaitable[None]:
+        """Snapshot ``state`` now, as the task's latest checkpoint; ``await`` the result.
 
         If the task is later rerun, ``restore(snapshot)`` is called on its state object
         before the rerun. This never suspends, so a run that is being cancelled can still
         call it (for example in an ``except CancelledError`` block) and never loses a
         checkpoint half-way.
+
+        The snapshot is taken by the call itself, not by the ``await``: so a sync compute
+        that calls it from its worker thread without awaiting saves too (the spelling
+        for threads is :meth:`save_state_nowait`).
 
         Raises:
             TypeError: ``state`` is None or has no ``save()``.
@@ -83,6 +101,7 @@ class InterruptContext:
             RuntimeError: The run this context belongs to has ended.
         """
         self.save_state_nowait(state)
+        return _SAVED
 
     def save_state_nowait(self, state: TaskState) -> None:
         """Like :meth:`save_state`, callable from a sync compute's worker thread too."""
