@@ -304,6 +304,18 @@ class TaskHandle(Generic[T_co]):
         return self._attempt
 
     @property
+    def snapshot(self) -> bytes | None:
+        """The execution's latest snapshot: the bytes of its last ``save_state``, else the
+        task's ``saved_state``, else None.
+
+        A preempted run's result is discarded and the task rerun from this snapshot (unless
+        the run called ``no_reschedule()``); an app that must survive a restart can persist
+        it, for example when the handle fails or is cancelled, and pass it back later as
+        ``Task(saved_state=...)``.
+        """
+        return self._snapshot
+
+    @property
     def status(self) -> TaskStatus:
         """Where this execution stands, as its caller sees it."""
         future = self._future

@@ -302,6 +302,31 @@ class TestHandle:
         assert handle.status is TaskStatus.COMPLETED
         assert "completed" in repr(handle)
 
+    async def test_snapshot(self, single: TaskExecutor) -> None:
+        """handle.snapshot is None until a save, then the bytes of the latest save_state;
+        a task's saved_state is the snapshot before any save."""
+        gate = Gate()
+
+        async def checkpoints(r: object, s: Counter, ctx: InterruptContext) -> None:
+            for value in (1, 2):
+                s.value = value
+                await ctx.save_state(s)
+            await gate(r, s, ctx)
+
+        handle = single.submit_nowait(task(checkpoints, initial_state=Counter))
+        assert handle.snapshot is None
+        await gate.started.wait()
+        assert handle.snapshot == b"2"
+        gate.release.set()
+        await handle
+        assert handle.snapshot == b"2"
+        resumed = single.submit_nowait(task(const(0), initial_state=Counter, saved_state=b"9"))
+        assert resumed.snapshot == b"9"
+        await resumed
+        never = single.submit_nowait(task(const(0)))
+        await never
+        assert never.snapshot is None
+
     async def test_failed_handle(self, single: TaskExecutor) -> None:
         """result() on a failed task raises the task's exception; status is FAILED."""
         error = KeyError("boom")
