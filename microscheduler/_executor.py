@@ -63,8 +63,8 @@ class TaskExecutor(Outcomes):
 
     The executor can be constructed anywhere; it binds to the running event loop when it
     starts. Use it as ``async with TaskExecutor(...) as executor:`` (leaving the block
-    normally drains the executor, leaving it by an exception does not) or call
-    :meth:`start` and :meth:`shutdown` yourself.
+    normally drains the executor for at most ``drain_timeout`` seconds, leaving it by an
+    exception does not drain) or call :meth:`start` and :meth:`shutdown` yourself.
 
     Args:
         processor_count: ``1`` for single-processor mode, ``n > 1`` for one UI worker and
@@ -73,6 +73,9 @@ class TaskExecutor(Outcomes):
             events through the stdlib logger ``microscheduler`` (silent until ``logging``
             is configured to show them). Whether debug events are emitted is decided when
             the executor starts.
+        drain_timeout: Seconds that leaving ``async with`` normally lets queued and running
+            work finish before the rest is shut down (like aiojobs' ``close_timeout``);
+            ``None`` waits for all of it. :meth:`shutdown` takes its own ``timeout``.
 
     Raises:
         ConfigError: ``processor_count`` is less than 1.
@@ -81,7 +84,13 @@ class TaskExecutor(Outcomes):
 
     __module__ = "microscheduler"
 
-    def __init__(self, processor_count: int | WorkerConfig = 1, *, logger: Any = None) -> None:
+    def __init__(
+        self,
+        processor_count: int | WorkerConfig = 1,
+        *,
+        logger: Any = None,
+        drain_timeout: float | None = 10.0,
+    ) -> None:
         if isinstance(processor_count, WorkerConfig):
             config = processor_count
         elif isinstance(processor_count, int) and not isinstance(processor_count, bool):
@@ -91,19 +100,22 @@ class TaskExecutor(Outcomes):
                 f"TaskExecutor takes a processor count (an int >= 1) or a WorkerConfig, "
                 f"got {processor_count!r}"
             )
-        self._setup(config, logger)
+        self._setup(config, logger, drain_timeout)
 
     @classmethod
-    def from_config(cls, config: WorkerConfig, *, logger: Any = None) -> TaskExecutor:
+    def from_config(
+        cls, config: WorkerConfig, *, logger: Any = None, drain_timeout: float | None = 10.0
+    ) -> TaskExecutor:
         """Build an executor from a :class:`WorkerConfig`."""
         if not isinstance(config, WorkerConfig):
             raise TypeError(f"config must be a WorkerConfig, got {config!r}")
         self = cls.__new__(cls)
-        self._setup(config, logger)
+        self._setup(config, logger, drain_timeout)
         return self
 
-    def _setup(self, config: WorkerConfig, log: Any) -> None:
+    def _setup(self, config: WorkerConfig, log: Any, drain_timeout: float | None) -> None:
         self._config = config
+        self._drain_timeout = check_timeout(drain_timeout, "drain_timeout")
         self._log_source = logger if log is None else log
         self._log: Any = self._log_source
         self._debug = True
@@ -163,6 +175,11 @@ class TaskExecutor(Outcomes):
     def config(self) -> WorkerConfig:
         """The configuration the executor runs with."""
         return self._config
+
+    @property
+    def drain_timeout(self) -> float | None:
+        """Seconds leaving ``async with`` normally drains for; None for no limit."""
+        return self._drain_timeout
 
     def statistics(self) -> ExecutorStatistics:
         """Return a snapshot of the executor's counters and queue lengths."""
@@ -256,7 +273,7 @@ class TaskExecutor(Outcomes):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown(drain=exc_type is None)
+        await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
 
     async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
         """Stop the executor; idempotent.

@@ -246,3 +246,28 @@ class TestAsyncWith:
         for handle in (running, queued):
             with pytest.raises(ExecutorShutdownError):
                 handle.result()
+
+    async def test_exit_drains_for_at_most_drain_timeout(self) -> None:
+        """A never-ending task does not hang async with: after drain_timeout seconds it is
+        shut down (its caller gets ExecutorShutdownError) and the block is left."""
+        gate = Gate()
+        async with TaskExecutor(1, drain_timeout=0.01) as executor:
+            stuck = executor.submit_nowait(task(gate))
+            await gate.started.wait()
+        with pytest.raises(ExecutorShutdownError):
+            stuck.result()
+        assert gate.reasons == ["shutdown"]
+
+    def test_drain_timeout_is_bounded_by_default(self) -> None:
+        """An executor drains for 10 seconds at most unless told otherwise; None means no
+        limit, and a config-built executor takes the keyword too."""
+        assert TaskExecutor(1).drain_timeout == 10.0
+        assert TaskExecutor(1, drain_timeout=None).drain_timeout is None
+        config = WorkerConfig(ui_workers=1, background_workers=1)
+        assert TaskExecutor.from_config(config, drain_timeout=2).drain_timeout == 2.0
+
+    @pytest.mark.parametrize(("value", "error"), [(-1, ValueError), ("5", TypeError)])
+    def test_drain_timeout_is_validated(self, value: object, error: type[Exception]) -> None:
+        """A negative or non-numeric drain_timeout is refused at construction."""
+        with pytest.raises(error, match="drain_timeout"):
+            TaskExecutor(1, drain_timeout=value)  # type: ignore[arg-type]
