@@ -125,6 +125,7 @@ class TaskExecutor(Outcomes):
         self._outstanding = 0  # admitted executions not yet retired
         self._cut = False  # shutdown has cut off all work: nothing is queued or rerun now
         self._drained: asyncio.Future[None] | None = None
+        self._joiners: list[asyncio.Future[None]] = []  # join() callers waiting for idle
         self._draining = False
         self._drain_scope: anyio.CancelScope | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
@@ -274,6 +275,25 @@ class TaskExecutor(Outcomes):
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+
+    async def join(self) -> None:
+        """Wait until no work is queued or running, without shutting the executor down.
+
+        Like ``asyncio.Queue.join()``: it returns the first time the executor is idle —
+        every admitted execution has its outcome and every run has ended (preempted tasks
+        waiting for their rerun count as queued). It returns at once if the executor is
+        idle already, not started or shut down. Work submitted while it waits is waited for
+        too; work submitted after it returns is not. Cancelling it only stops the wait.
+        """
+        if not self._outstanding:
+            return
+        joiner = self._loop.create_future()
+        self._joiners.append(joiner)
+        try:
+            await joiner
+        finally:
+            if not joiner.done():  # cancelled: the wait is over, the work goes on
+                self._joiners.remove(joiner)
 
     async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
         """Stop the executor; idempotent.

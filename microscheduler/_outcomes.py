@@ -52,6 +52,7 @@ class Outcomes:
     _cut: bool
     _outstanding: int
     _drained: asyncio.Future[None] | None
+    _joiners: list[asyncio.Future[None]]
 
     def _log_task(self, event: str, handle: TaskHandle[Any], **extra: Any) -> None:
         self._log.debug(
@@ -97,6 +98,11 @@ class Outcomes:
         self._outstanding -= 1
         if not self._outstanding and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        if not self._outstanding and self._joiners:
+            for joiner in self._joiners:
+                if not joiner.done():
+                    joiner.set_result(None)
+            self._joiners.clear()
 
     def _withdraw(self, handle: TaskHandle[Any], kind: Kind) -> None:
         rerun = handle._phase == PREEMPTED

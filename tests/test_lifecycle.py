@@ -6,7 +6,7 @@ import asyncio
 
 import anyio
 import pytest
-from _helpers import Gate, const, task
+from _helpers import Gate, const, settle, task
 
 from microscheduler import (
     ExecutorNotStartedError,
@@ -271,3 +271,59 @@ class TestAsyncWith:
         """A negative or non-numeric drain_timeout is refused at construction."""
         with pytest.raises(error, match="drain_timeout"):
             TaskExecutor(1, drain_timeout=value)  # type: ignore[arg-type]
+
+
+class TestJoin:
+    async def test_waits_for_queued_and_running_work(self, single: TaskExecutor) -> None:
+        """join() returns once everything queued or running has ended, and the executor
+        keeps running afterwards."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        queued = [single.submit_nowait(task(const(i))) for i in range(3)]
+        joiner = asyncio.create_task(single.join())
+        await settle()
+        assert not joiner.done()
+        gate.release.set()
+        await joiner
+        assert all(handle.done() for handle in (running, *queued))
+        stats = single.statistics()
+        assert (sum(stats.queued.values()), stats.running, stats.completed) == (0, 0, 4)
+        assert await single.execute(task(const("after"))) == "after"
+
+    async def test_returns_at_once_when_idle(self) -> None:
+        """join() on an idle, a not yet started or a shut-down executor returns at once."""
+        executor = TaskExecutor(1)
+        await executor.join()
+        async with executor:
+            await executor.join()
+        await executor.join()
+
+    async def test_waits_for_a_preempted_task_rerun(self, single: TaskExecutor) -> None:
+        """A preempted task waiting for its rerun still counts: join() waits for the rerun."""
+        gate = Gate()
+        background = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        gate.started.clear()
+        joiner = asyncio.create_task(single.join())
+        assert await single.execute(task(const("ui"), UI)) == "ui"
+        await gate.started.wait()  # the rerun
+        assert not joiner.done()
+        gate.release.set()
+        await joiner
+        assert background.done() and gate.attempts == [1, 2]
+
+    async def test_cancelled_join_leaves_the_work_alone(self, single: TaskExecutor) -> None:
+        """Cancelling join() stops only the wait; the work goes on and a later join works."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        joiner = asyncio.create_task(single.join())
+        await settle()
+        joiner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await joiner
+        assert not running.done()
+        gate.release.set()
+        await single.join()
+        assert running.result() == "done"
