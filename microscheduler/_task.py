@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import enum
 import functools
@@ -250,6 +251,7 @@ class TaskHandle(Generic[T_co]):
     __slots__ = (
         "__weakref__",
         "_attempt",
+        "_callbacks",
         "_ctx",
         "_deadline",
         "_executor",
@@ -282,6 +284,7 @@ class TaskHandle(Generic[T_co]):
         self._scope: Any = None  # the running attempt's anyio.CancelScope
         self._deadline: asyncio.TimerHandle | None = None  # execute(timeout=...)
         self._queued_at = 0.0  # perf_counter(), set by the executor when it logs queue waits
+        self._callbacks: list[tuple[Callable[[Any], object], Callable[[Any], None]]] | None = None
 
     @property
     def name(self) -> str:
@@ -344,6 +347,56 @@ class TaskHandle(Generic[T_co]):
         if not self._future.done():
             raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
         return self._future.result()
+
+    def cancelled(self) -> bool:
+        """True if the execution was cancelled (by ``cancel()`` or its caller's cancellation)."""
+        return self._future.cancelled()
+
+    def exception(self) -> BaseException | None:
+        """Return the execution's exception, or None if it returned a result.
+
+        Raises:
+            RuntimeError: The execution has no outcome yet.
+            asyncio.CancelledError: The execution was cancelled.
+        """
+        if not self._future.done():
+            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+        return self._future.exception()
+
+    def add_done_callback(
+        self,
+        fn: Callable[[TaskHandle[T_co]], object],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        """Call ``fn(handle)`` once the execution has an outcome, as ``asyncio.Future`` does.
+
+        With :meth:`remove_done_callback`, :meth:`cancelled` and :meth:`exception` this lets
+        ``asyncio.wait`` take handles (``asyncio.gather`` and ``asyncio.as_completed`` take
+        them as awaitables).
+        """
+
+        def call(_future: asyncio.Future[Any]) -> None:
+            fn(self)
+
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append((fn, call))
+        self._future.add_done_callback(call, context=context)
+
+    def remove_done_callback(self, fn: Callable[[TaskHandle[T_co]], object]) -> int:
+        """Remove every pending registration of ``fn``; return how many were removed."""
+        if not self._callbacks:
+            return 0
+        removed = 0
+        kept = []
+        for registered, call in self._callbacks:
+            if registered == fn:
+                removed += self._future.remove_done_callback(call)
+            else:
+                kept.append((registered, call))
+        self._callbacks = kept
+        return removed
 
     def cancel(self) -> bool:
         """Cancel the execution: withdraw it if queued, interrupt it if running.
