@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from ._priority import Priority
 
@@ -45,6 +46,13 @@ class ExecutorStatistics:
     rescheduled: int
     submitted: int
     workers: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON-ready data: every field by name, and ``queued`` keyed
+        by lane name (``"UI"``, ``"LastEffort"``, ``"Background"``, as ``str(Priority)``)."""
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        data["queued"] = {str(priority): count for priority, count in self.queued.items()}
+        return data
 
 
 class Counters:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -11,7 +13,13 @@ import structlog
 from _helpers import Gate, const, task
 from structlog.testing import capture_logs
 
-from microscheduler import InterruptContext, Priority, TaskExecutor, WorkerConfig
+from microscheduler import (
+    ExecutorStatistics,
+    InterruptContext,
+    Priority,
+    TaskExecutor,
+    WorkerConfig,
+)
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
@@ -181,3 +189,20 @@ class TestInterruptWait:
             await executor.execute(task(const(None), UI))
             assert await handle == "second"
         assert outcome == ["woke: preempted"]
+
+
+class TestStatisticsAsDict:
+    async def test_json_ready_with_lane_names(self, single: TaskExecutor) -> None:
+        """as_dict() has every field by name, lanes keyed by their names, and survives a
+        JSON round trip unchanged."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        queued = single.submit_nowait(task(const(1), LE))
+        data = single.statistics().as_dict()
+        assert data["queued"] == {"UI": 0, "LastEffort": 1, "Background": 0}
+        assert (data["running"], data["submitted"], data["workers"]) == (1, 2, 1)
+        assert set(data) == {f.name for f in dataclasses.fields(ExecutorStatistics)}
+        assert json.loads(json.dumps(data)) == data
+        gate.release.set()
+        await asyncio.gather(running, queued)
