@@ -211,7 +211,8 @@ def _logger(verbose: bool) -> object:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The top-level parser and the ``demo`` subcommand's (whose usage its errors show)."""
     parser = argparse.ArgumentParser(
         prog="python -m microscheduler",
         description="microscheduler: an asyncio-native priority task scheduler.",
@@ -254,16 +255,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the library's debug log events (to stderr)",
     )
-    return parser
+    return parser, demo
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``python -m microscheduler``."""
-    parser = _parser()
+    parser, demo = _parser()
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600:
-        parser.error("--duration must be between 0 and 600 seconds")
+        demo.error("--duration must be between 0 and 600 seconds")
     if args.workers < 1:
-        parser.error("--workers must be at least 1")
+        demo.error("--workers must be at least 1")
     asyncio.run(Demo(args, out or sys.stdout).run())
     return 0

@@ -31,11 +31,23 @@ def test_demo_with_dedicated_background_workers() -> None:
     assert "preemptions        0" in out.getvalue()
 
 
-def test_demo_rejects_bad_options() -> None:
-    """Invalid options exit with a usage error naming the option."""
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--duration", "0"], "--duration must be between 0 and 600 seconds"),
+    ],
+)
+def test_demo_rejects_bad_options(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invalid options exit with the demo subcommand's usage and an error naming the option."""
     with pytest.raises(SystemExit) as info:
-        main(["demo", "--workers", "0"], out=io.StringIO())
+        main(["demo", *argv], out=io.StringIO())
     assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m microscheduler demo [-h] [--duration DURATION]")
+    assert err.endswith(f"\npython -m microscheduler demo: error: {message}\n")
 
 
 def test_module_entry_point_help() -> None:
