@@ -245,7 +245,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     demo.add_argument(
         "--preempt-background",
         action="store_true",
-        help="with --workers > 1: preempt background work while UI work runs",
+        help="with --workers 2 or more: preempt background work while UI work runs (one "
+        "worker always preempts)",
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="random seed for the UI request arrivals (default: 7)"
@@ -266,5 +267,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         demo.error("--duration must be between 0 and 600 seconds")
     if args.workers < 1:
         demo.error("--workers must be at least 1")
+    if args.preempt_background and args.workers == 1:
+        # Silently ignoring it would let the user believe it changed something.
+        demo.error(
+            "--preempt-background needs --workers 2 or more: with one worker, UI work "
+            "always preempts background work"
+        )
     asyncio.run(Demo(args, out or sys.stdout).run())
     return 0

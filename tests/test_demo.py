@@ -36,6 +36,11 @@ def test_demo_with_dedicated_background_workers() -> None:
     [
         (["--workers", "0"], "--workers must be at least 1"),
         (["--duration", "0"], "--duration must be between 0 and 600 seconds"),
+        (
+            ["--preempt-background"],
+            "--preempt-background needs --workers 2 or more: with one worker, UI work always "
+            "preempts background work",
+        ),
     ],
 )
 def test_demo_rejects_bad_options(
