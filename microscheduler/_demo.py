@@ -102,7 +102,7 @@ class Demo:
                     "Background",
                     f"indexing preempted in document {state.documents_done + 1} "
                     f"(step {partial + 1}/{STEPS_PER_DOCUMENT}); checkpoint: "
-                    f"{state.documents_done} documents done",
+                    f"{_documents(state.documents_done)} done",
                 )
             raise
 
@@ -145,8 +145,8 @@ class Demo:
             mode = "single-processor" if config.single_processor else f"{args.workers} workers"
             self.say(
                 "executor",
-                f"started ({mode}); indexing {self.report.documents} "
-                f"documents in the Background lane",
+                f"started ({mode}); indexing {_documents(self.report.documents)} "
+                f"in the Background lane",
             )
             indexing = await executor.submit(
                 Task(name="index", compute=self.index, initial_state=IndexState())
@@ -163,7 +163,7 @@ class Demo:
             try:
                 async with asyncio.timeout(max(0.5, remaining)):
                     done = await indexing
-                self.say("Background", f"indexing complete: {done} documents")
+                self.say("Background", f"indexing complete: {_documents(done)}")
             except TimeoutError:
                 self.say("Background", "indexing did not finish within --duration; stopping")
             stats = executor.statistics()
@@ -194,6 +194,10 @@ class Demo:
             f"would have redone",
             file=self.out,
         )
+
+
+def _documents(count: int) -> str:
+    return f"{count} document" if count == 1 else f"{count} documents"
 
 
 def _pct(values: list[float], percentile: int) -> float:

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
 import pytest
 
-from microscheduler._demo import main
+from microscheduler._demo import _documents, main
 
 
-def test_demo_shows_preemption_resume_and_summary() -> None:
-    """A short single-processor demo prints preemptions, resumes and the summary."""
+@pytest.fixture(scope="module")
+def story() -> str:
+    """What one short single-processor demo run prints (run once for the module's tests)."""
     out = io.StringIO()
     assert main(["demo", "--duration", "1.5", "--seed", "1"], out=out) == 0
-    text = out.getvalue()
+    return out.getvalue()
+
+
+def test_demo_shows_preemption_resume_and_summary(story: str) -> None:
+    """A short single-processor demo prints preemptions, resumes and the summary."""
+    text = story
     assert "-> preempts indexing" in text
     assert "indexing preempted in document" in text
     assert "resumes from its checkpoint" in text
     assert "Summary" in text
     assert "start latency p50" in text
     assert "checkpoints saved" in text
+
+
+def test_counts_are_spelled_in_the_singular_for_one(story: str) -> None:
+    """One document is "1 document", never "1 documents", in every count the demo prints."""
+    assert (_documents(1), _documents(2)) == ("1 document", "2 documents")
+    assert not re.search(r"\b1 documents\b", story)
 
 
 def test_demo_with_dedicated_background_workers() -> None:
