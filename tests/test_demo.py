@@ -31,6 +31,16 @@ def test_demo_shows_preemption_resume_and_summary(story: str) -> None:
     assert "checkpoints saved" in text
 
 
+def test_a_resume_is_told_after_the_answer_it_waited_for(story: str) -> None:
+    """In single-processor mode the UI answer that preempted the indexing is printed before
+    the indexing's resume."""
+    lines = story.splitlines()
+    resumes = [i for i, line in enumerate(lines) if "resumes from its checkpoint" in line]
+    assert resumes
+    for i in resumes:
+        assert " answered: " in lines[i - 1], lines[i - 1 : i + 1]
+
+
 def test_counts_are_spelled_in_the_singular_for_one(story: str) -> None:
     """One document is "1 document", never "1 documents", in every count the demo prints."""
     assert (_documents(1), _documents(2)) == ("1 document", "2 documents")
