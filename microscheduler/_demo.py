@@ -25,7 +25,7 @@ from ._config import WorkerConfig
 from ._executor import TaskExecutor
 from ._interrupt import InterruptContext
 from ._priority import Priority
-from ._task import Task
+from ._task import Task, TaskHandle
 
 __all__ = ("main",)
 
@@ -151,26 +151,36 @@ class Demo:
                 f"in the Background lane",
             )
             indexing = await executor.submit(
-                Task(name="index", compute=self.index, initial_state=IndexState())
+                Task(name="index", compute=self.index, initial_state=IndexState)
             )
+            indexing.add_done_callback(self.announce_indexed)
             requests: list[asyncio.Task[None]] = []
-            deadline = self.start + args.duration * 0.7
+            deadline = self.start + args.duration
             number = 0
-            while time.perf_counter() < deadline and not indexing.done():
-                await asyncio.sleep(self.rng.uniform(0.1, 0.5))
+            # UI requests go on arriving until --duration is up, also once the indexing
+            # has finished (they are then answered by an idle worker).
+            while True:
+                delay = self.rng.uniform(0.1, 0.5)
+                if time.perf_counter() + delay >= deadline:
+                    await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+                    break
+                await asyncio.sleep(delay)
                 number += 1
                 requests.append(asyncio.create_task(self.ui_request(executor, number)))
             await asyncio.gather(*requests)
-            remaining = self.start + args.duration - time.perf_counter()
             try:
-                async with asyncio.timeout(max(0.5, remaining)):
-                    done = await indexing
-                self.say("Background", f"indexing complete: {_documents(done)}")
+                async with asyncio.timeout(0.5):  # a little grace for the last document
+                    await indexing
             except TimeoutError:
                 self.say("Background", "indexing did not finish within --duration; stopping")
             stats = executor.statistics()
         self.print_summary(stats.preempted, stats.rescheduled)
         return self.report
+
+    def announce_indexed(self, indexing: TaskHandle[int]) -> None:
+        """Say that the indexing is complete, when it is (a done callback)."""
+        if not indexing.cancelled() and indexing.exception() is None:
+            self.say("Background", f"indexing complete: {_documents(indexing.result())}")
 
     def print_summary(self, preempted: int, rescheduled: int) -> None:
         report = self.report

@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -13,11 +14,27 @@ from microscheduler._demo import _documents, main
 
 
 @pytest.fixture(scope="module")
-def story() -> str:
-    """What one short single-processor demo run prints (run once for the module's tests)."""
+def timed_story() -> tuple[str, float]:
+    """What one short single-processor demo run prints, and how long it took (run once for
+    the module's tests)."""
     out = io.StringIO()
+    began = time.perf_counter()
     assert main(["demo", "--duration", "1.5", "--seed", "1"], out=out) == 0
-    return out.getvalue()
+    return out.getvalue(), time.perf_counter() - began
+
+
+@pytest.fixture
+def story(timed_story: tuple[str, float]) -> str:
+    """What the module's demo run printed."""
+    return timed_story[0]
+
+
+def test_demo_runs_for_its_duration(timed_story: tuple[str, float]) -> None:
+    """The demo lasts at least --duration: UI requests go on arriving until it is up."""
+    text, elapsed = timed_story
+    assert elapsed >= 1.5
+    *_, last_arrival = (line for line in text.splitlines() if " arrives" in line)
+    assert float(last_arrival.split("s]")[0].strip("[ ")) > 1.0  # after the 0.5 s max gap
 
 
 def test_demo_shows_preemption_resume_and_summary(story: str) -> None:
