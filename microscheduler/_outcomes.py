@@ -1,7 +1,8 @@
 """How executions end: outcomes, interruption, reruns and their bookkeeping.
 
 The :class:`TaskExecutor` gets these from :class:`Outcomes`, which keeps in one place every
-rule of SPEC §3 that decides what a caller receives and how each execution is counted.
+scheduling rule (docs/design.md) that decides what a caller receives and how each execution
+is counted.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ class Outcomes:
         self_cancelled: bool,
         started: float,
     ) -> None:
-        """Apply the rules of SPEC §3 to a run that has fully ended.
+        """Apply the scheduling rules (docs/design.md) to a run that has fully ended.
 
         ``ok`` and ``result`` say the compute returned; else ``error`` is what it raised,
         ``self_cancelled`` that it raised CancelledError of its own accord, and neither
