@@ -108,7 +108,7 @@ class Row:
     ``library`` and ``baseline`` are in ``unit`` (medians, or percentiles for latency);
     ``ratio`` is library/baseline — for timed rounds the median of the per-round ratios,
     which can differ a little from the ratio of the two medians shown;
-    ``target`` is the SPEC §6 bound on ``ratio`` (None when the row is informational).
+    ``target`` is the bound on ``ratio`` from docs/design.md (None when the row is informational).
     """
 
     benchmark: str
@@ -125,7 +125,7 @@ class Row:
 
     @property
     def met(self) -> bool | None:
-        """Whether the SPEC target holds; None when there is no target or no figure."""
+        """Whether the target holds; None when there is no target or no figure."""
         if self.target is None or self.ratio is None:
             return None
         return self.ratio <= self.target

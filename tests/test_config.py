@@ -1,4 +1,4 @@
-"""WorkerConfig and processor-count validation (SPEC §2.4, §2.5)."""
+"""WorkerConfig and processor-count validation, with the messages docs/design.md keeps."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class TestBuffersAndGrace:
         assert WorkerConfig(interrupt_warning=None).interrupt_warning is None
 
     def test_defaults(self) -> None:
-        """Defaults are those of the SPEC."""
+        """Defaults are those docs/design.md lists."""
         config = WorkerConfig()
         assert (config.ui_workers, config.background_workers) == (1, 0)
         assert (

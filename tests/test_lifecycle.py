@@ -1,4 +1,4 @@
-"""Executor lifecycle: start, shutdown, drain, async with (SPEC §2.5, §7)."""
+"""Executor lifecycle: start, shutdown, drain, async with, join (docs/design.md: lifecycle)."""
 
 from __future__ import annotations
 

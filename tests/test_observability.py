@@ -1,4 +1,4 @@
-"""Logging events and statistics (SPEC §4, §2.5 statistics, §7)."""
+"""Logging events and statistics (docs/design.md: logging)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ class TestLogging:
     async def test_lifecycle_and_task_events_with_stable_keys(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """A preempted task logs task_started/preempted/rescheduled/completed with the SPEC
-        keys; the executor logs executor_started and executor_stopped."""
+        """A preempted task logs task_started/preempted/rescheduled/completed with the keys
+        docs/design.md lists; the executor logs executor_started and executor_stopped."""
         caplog.set_level(logging.DEBUG, logger="microscheduler")
         with capture_logs() as logs:
             async with TaskExecutor(1) as executor:

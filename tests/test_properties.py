@@ -1,4 +1,4 @@
-"""Property tests of the SPEC §3 invariants under random interleavings (hypothesis).
+"""Property tests of the scheduling rules of docs/design.md under random interleavings.
 
 Each example builds a random mix of tasks (lanes, lengths, checkpoints, failures, sync
 computes, no_reschedule) and of callers (awaiting, cancelling after a random number of

@@ -1,4 +1,4 @@
-"""Per-worker resources from a resource factory (SPEC §2.4, §7)."""
+"""Per-worker resources from a resource factory (docs/design.md: configuration)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scheduling order and lanes (SPEC §3 rules 1, 2, 7)."""
+"""Scheduling order and lanes (design rules 1, 2 and 7 in docs/design.md)."""
 
 from __future__ import annotations
 

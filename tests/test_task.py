@@ -1,4 +1,4 @@
-"""Task construction, task state and the TaskHandle API (SPEC §2.2, §2.5)."""
+"""Task construction, task state and the TaskHandle API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sync computes in worker threads (SPEC §2.2, §7)."""
+"""Sync computes in worker threads."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each rule is one thing a program does to an executor: submit a task (of many kinds, at
 any priority, through ``execute``, ``submit`` or ``submit_nowait``), cancel a caller,
 cancel a handle, let the event loop run some iterations, shut down (draining or not,
-waiting or not) and start a fresh executor. After every rule the SPEC §3 invariants are
+waiting or not) and start a fresh executor. After every rule the scheduling invariants are
 checked, and again at teardown, once every executor is shut down and every call ended:
 
 * every call ends with exactly one outcome, of a kind its history allows;
@@ -674,6 +674,6 @@ MACHINES = {
 @pytest.mark.parametrize("mode", sorted(MACHINES))
 def test_executor_state_machine(mode: str) -> None:
     """Random programs of submits, cancels, timeouts, loop steps and shutdowns keep every
-    SPEC §3 invariant after every step, in each executor configuration."""
+    scheduling invariant (docs/design.md) after every step, in each executor configuration."""
     machine = _machine(f"ExecutorMachine_{mode}", MACHINES[mode])
     run_state_machine_as_test(machine, settings=STRESS)
