@@ -67,3 +67,27 @@ def test_two_setup_commands() -> None:
     assert "pip install -e '.[dev]'" in ci
     assert "pip install -e '.[dev]'" in tests
     assert re.search(r"^pytest\b", ci, flags=re.MULTILINE)
+
+
+def test_repository_cites_only_its_own_documents() -> None:
+    """No file refers to a specification document outside the repository: the contract is
+    docs/design.md."""
+    external = re.compile(r"\b" + "SP" + r"EC\b")  # spelled apart so this file passes too
+    roots = ["README.md", "CHANGELOG.md", "pyproject.toml", "docs", "benchmarks", "tests"]
+    roots += ["examples", "microscheduler"]
+    paths = [ROOT / root for root in roots]
+    files = [p for path in paths for p in ([path] if path.is_file() else path.rglob("*"))]
+    citing = [
+        str(file.relative_to(ROOT))
+        for file in files
+        if file.suffix in {".md", ".py", ".toml"} and external.search(file.read_text())
+    ]
+    assert citing == []
+
+
+def test_unreleased_first_version_fixes_nothing() -> None:
+    """While no version has been released, the changelog has no "Fixed" section: a bug no
+    release ever had is not news to users."""
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert not re.search(r"^## \[\d", changelog, flags=re.MULTILINE)  # nothing released yet
+    assert "### Fixed" not in changelog
