@@ -76,6 +76,20 @@ def test_stdlib_configuration_shows_the_events() -> None:
         ), (event, lines)
 
 
+def test_plain_messages_when_structlog_is_not_configured() -> None:
+    """With structlog unconfigured, each event is one plain 'event key=value' message, the
+    timestamp and level left to the logging format."""
+    lines = run_script("configured").stderr.splitlines()
+    assert (
+        "microscheduler INFO executor_started ui_workers=1 background_workers=0 "
+        "single_processor=True"
+    ) in lines
+    (completed,) = [line for line in lines if " task_completed " in line]
+    assert completed.startswith(
+        "microscheduler DEBUG task_completed task=quiet priority=Background "
+    )
+
+
 async def test_caplog_sees_the_records(caplog: pytest.LogCaptureFixture) -> None:
     """Events are stdlib records of the logger 'microscheduler', so caplog captures them."""
     caplog.set_level(logging.DEBUG, logger="microscheduler")
