@@ -84,10 +84,12 @@ async def main() -> None:
         # A Task without priority= goes to the Background lane; initial_state=Pages (the
         # class) gives each execution a fresh Pages.
         pages = await executor.submit(Task(name="crunch", compute=crunch, initial_state=Pages))
-        ui = Task(name="answer", compute=answer, priority=Priority.UI)
-        later = Task(name="prefetch", compute=prefetch, priority=Priority.LAST_EFFORT)
-        print(await executor.execute(ui))
-        print(await executor.execute(later))
+        reply = await executor.execute(Task(name="answer", compute=answer, priority=Priority.UI))
+        print(reply)
+        hint = await executor.execute(
+            Task(name="prefetch", compute=prefetch, priority=Priority.LAST_EFFORT)
+        )
+        print(hint)
         print(f"crunched {await pages} pages")
         await executor.join()  # idle now: nothing queued or running
         print(f"completed {executor.statistics().completed} tasks")
