@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import os
 import subprocess
@@ -189,3 +190,61 @@ def test_wait_and_run_times_have_sub_millisecond_resolution() -> None:
     ]
     assert len(times) == 40
     assert any(value != int(value) for value in times), times
+
+
+STDLIB_INTEGRATION = textwrap.dedent(
+    """
+    import asyncio
+    import logging
+    import sys
+
+    import structlog
+
+    from microscheduler import Task, TaskExecutor
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer())
+    )
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+    async def main():
+        async with TaskExecutor(1) as executor:
+            await executor.execute(Task(name="quiet", compute=lambda *_: 1))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_structlog_stdlib_integration_formats_the_events() -> None:
+    """An app using structlog's stdlib integration (LoggerFactory, stdlib BoundLogger,
+    ProcessorFormatter) gets the library's events through its own pipeline: JSON records of
+    the logger 'microscheduler', filtered by the stdlib level (INFO: no per-task events)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-c", STDLIB_INTEGRATION],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["event"], r["logger"], r["level"]) for r in records] == [
+        ("executor_started", "microscheduler", "info"),
+        ("executor_stopped", "microscheduler", "info"),
+    ]
+    assert records[0]["single_processor"] is True
