@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line of ``python -m benchmarks``."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="microscheduler benchmarks: ratios against in-process baselines (SPEC §6).",
+        description="microscheduler benchmarks: ratios against in-process baselines.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
     parser.add_argument(
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         f"microscheduler benchmarks ({mode} mode, {duration:.0f}s) - Python {info['python']}, "
         f"{info['cpus']} CPUs, loops: {', '.join(loops)}"
     )
-    print("ratio = library / baseline (lower is better); targets are SPEC section 6.")
+    print("ratio = library / baseline (lower is better); targets: docs/design.md.")
     print(format_table(rows))
     missed = [row for row in rows if row.met is False]
     print(f"\n{len(missed)} of {sum(row.met is not None for row in rows)} targets missed.")

@@ -35,11 +35,13 @@ def available_loops() -> list[str]:
 
 
 def quiet_logging() -> None:
-    """Filter the library's structlog events below WARNING, as a production app would.
+    """Filter structlog events below WARNING, as a production app that configured
+    structlog would.
 
-    structlog's default configuration prints every event, debug included, to stdout; left
-    alone, the benchmark would measure terminal output. The per-task ``logger.debug`` calls
-    are still made (and paid for); they are just dropped by the filtering logger.
+    The library is silent by default anyway (its events go to the stdlib logger
+    ``microscheduler``, which shows nothing below WARNING until configured); this also
+    keeps any other structlog user in the process quiet. Either way the executor sees at
+    start that debug is filtered and builds no per-task event at all.
     """
     import structlog
 
@@ -108,7 +110,7 @@ class Row:
     ``library`` and ``baseline`` are in ``unit`` (medians, or percentiles for latency);
     ``ratio`` is library/baseline — for timed rounds the median of the per-round ratios,
     which can differ a little from the ratio of the two medians shown;
-    ``target`` is the SPEC §6 bound on ``ratio`` (None when the row is informational).
+    ``target`` is the bound on ``ratio`` from docs/design.md (None when the row is informational).
     """
 
     benchmark: str
@@ -125,7 +127,7 @@ class Row:
 
     @property
     def met(self) -> bool | None:
-        """Whether the SPEC target holds; None when there is no target or no figure."""
+        """Whether the target holds; None when there is no target or no figure."""
         if self.target is None or self.ratio is None:
             return None
         return self.ratio <= self.target

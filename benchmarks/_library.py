@@ -1,6 +1,6 @@
 """The library side of every benchmark, in one place.
 
-The suite is written against the SPEC's public names only. ``microscheduler`` is imported
+The suite is written against the library's public names only. ``microscheduler`` is imported
 lazily, so the harness and its baselines keep working (the library columns read ``n/a``)
 in a tree where the core is missing or broken.
 
@@ -8,7 +8,7 @@ Workers: "K workers" means K workers *serving the lane the jobs are queued in*, 
 number the baselines get. ``K == 1`` is single-processor mode (one worker serving every
 lane). For ``K > 1`` the jobs go to the Background lane of
 ``WorkerConfig(ui_workers=1, background_workers=K)``: K background workers serve them and
-the one UI worker, which the SPEC requires in multi-worker mode, sits idle.
+the one UI worker, which multi-worker mode always has, sits idle.
 """
 
 from __future__ import annotations

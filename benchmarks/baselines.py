@@ -1,4 +1,4 @@
-"""The hand-written baselines of SPEC §6, kept deliberately small.
+"""The hand-written baselines of docs/design.md (performance), kept deliberately small.
 
 Every figure the suite reports is a ratio against one of these, measured in the same
 process and the same event loop, so they must stay honest: each does the least an

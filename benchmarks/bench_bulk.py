@@ -3,7 +3,7 @@
 No caller task per job here: this is the batch path (an indexer queuing a directory).
 Per-task cost is wall time from the first submit to the last result, divided by N.
 
-SPEC §6 target: library per-task cost <= 2x baseline (a) in bulk mode
+Target (docs/design.md): library per-task cost <= 2x baseline (a) in bulk mode
 (``pool.submit_nowait(fn)`` returning a future, then awaiting the futures in order).
 """
 

@@ -6,9 +6,10 @@ a one-worker executor (or pool), occupies its worker with a job that waits on a 
 its resident set size, then starts N caller tasks that each ``await execute(noop)``, lets
 them all reach the queue, and reads the peak resident set size (``VmHWM``). Bytes per
 queued task = (peak - before) / N: the job tuple or Task, the handle or future, the queue
-entry and the caller task, which is what SPEC §6 counts.
+entry and the caller task, which is what the memory target counts.
 
-SPEC §6 target: library <= 1.5x baseline (a). aiojobs (``limit=1``, pending jobs) is a peer.
+Target (docs/design.md): library <= 1.5x baseline (a). aiojobs (``limit=1``, pending jobs)
+is a peer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ divided by N; starting and stopping the executor or pool is not timed. Each job 
 inside the timed region (a ``Task`` for the library, a ``(priority, seq, fn, future)`` for
 the pool), since every real caller pays for it.
 
-SPEC §6 target: library per-task cost <= 1.5x baseline (a) with one caller task per job,
+Target (docs/design.md): library per-task cost <= 1.5x baseline (a) with one caller task per job,
 same K. The aiojobs peer and bare ``create_task`` (c) are reported for context.
 """
 

@@ -12,7 +12,7 @@ so every sample measures a real preemption (or, for the plain pool, a real wait)
 Variants, interleaved in blocks of ``BLOCK`` samples:
 
 - library: ``TaskExecutor(1)``, ``executor.submit_nowait(task, Priority.UI)``;
-- preempting pool (b) with one worker — the SPEC §6 baseline: p50 and p99 <= 2x;
+- preempting pool (b) with one worker — the baseline of the target: p50 and p99 <= 2x;
 - plain pool (a) with one worker and no preemption — what preemption buys: the UI job
   waits for the Background job to finish.
 

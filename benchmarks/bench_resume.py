@@ -15,7 +15,7 @@ Reported: total steps executed in each mode (ratio with/without; S is the floor)
 wall time of a run without preemption in each mode (what the checkpoints cost). The steps
 do no work besides their await, so that cost ratio is an upper bound; the JSON also has
 the cost per ``save_state`` call.
-There is no SPEC §6 target for this one: it shows the feature's value, not its overhead.
+There is no target for this one: it shows the feature's value, not its overhead.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Derived from the overhead benchmark's figures (same process, same rounds): for e
 and K, growth = per-task cost at the largest N / per-task cost at the smallest N, for the
 library and for baseline (a). Some growth is normal on CPython (a bigger heap, more
 garbage-collector work, colder caches); the question is only whether the library adds to
-it. SPEC §6 target: library growth <= baseline growth x 1.2, i.e. ratio <= 1.2.
+it. Target (docs/design.md): library growth <= baseline growth x 1.2, i.e. ratio <= 1.2.
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ The same service as ``examples/fastapi_app.py``: the one (here simulated) langua
 the scarce resource, so a single-processor executor runs ``/chat`` as UI work that preempts
 the Background ``/index`` work, which saves its progress after every chunk and resumes from
 there. ``microscheduler.aiohttp.setup`` ties the executor to the app's life: it starts with
-the app and is drained (for at most ten seconds) at cleanup.
+the app and is drained (for at most ten seconds) at cleanup. A malformed body (not JSON, not
+an object, a missing or mistyped field) is answered with 400 and ``{"detail": ...}``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 from typing import Any, Protocol
@@ -27,7 +27,6 @@ from aiohttp import web
 
 from microscheduler import (
     ExecutorShutdownError,
-    ExecutorStatistics,
     InterruptContext,
     Priority,
     Task,
@@ -97,11 +96,26 @@ MODEL_KEY = web.AppKey[Model]("model")
 JOBS_KEY = web.AppKey("jobs", Jobs)
 
 
-def statistics_to_json(stats: ExecutorStatistics) -> dict[str, Any]:
-    """Render executor statistics as JSON-ready data, lanes named as in ``str(Priority)``."""
-    data = {field.name: getattr(stats, field.name) for field in dataclasses.fields(stats)}
-    data["queued"] = {str(priority): count for priority, count in stats.queued.items()}
-    return data
+def _bad_request(detail: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"detail": detail}), content_type="application/json")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 answer saying what is wrong with it."""
+    try:
+        body = await request.json()
+    except ValueError:  # json.JSONDecodeError, and a body that is not UTF-8
+        raise _bad_request("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the body must be a JSON object")
+    return body
+
+
+def _string_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _bad_request(f"{name!r} must be a non-empty string")
+    return value
 
 
 def _shutting_down() -> web.HTTPServiceUnavailable:
@@ -113,8 +127,7 @@ def _shutting_down() -> web.HTTPServiceUnavailable:
 
 async def chat(request: web.Request) -> web.Response:
     """``POST /chat {"message": ...}``: answer at UI priority, preempting indexing."""
-    body = await request.json()
-    message = str(body["message"])
+    message = _string_field(await _json_object(request), "message")
     model = request.app[MODEL_KEY]
 
     async def compute(_resource: object, _state: TaskState, _interrupt: InterruptContext) -> str:
@@ -130,11 +143,11 @@ async def chat(request: web.Request) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     """``POST /index {"document": ..., "chunks": n}``: queue resumable Background indexing."""
-    body = await request.json()
-    document = str(body["document"])
-    chunks = int(body.get("chunks", 3))
-    if not 1 <= chunks <= 10_000:
-        raise web.HTTPUnprocessableEntity(text="chunks must be between 1 and 10000")
+    body = await _json_object(request)
+    document = _string_field(body, "document")
+    chunks = body.get("chunks", 3)
+    if type(chunks) is not int or not 1 <= chunks <= 10_000:  # a bool is not a count
+        raise _bad_request("'chunks' must be an integer between 1 and 10000")
     model = request.app[MODEL_KEY]
 
     async def compute(
@@ -175,7 +188,7 @@ async def index_status(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     """``GET /stats``: the executor's statistics."""
-    return web.json_response(statistics_to_json(get_executor(request).statistics()))
+    return web.json_response(get_executor(request).statistics().as_dict())
 
 
 def create_app(

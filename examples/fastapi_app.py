@@ -18,7 +18,6 @@ queued indexing is drained (for at most ten seconds).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -30,7 +29,6 @@ from pydantic import BaseModel, Field
 
 from microscheduler import (
     ExecutorShutdownError,
-    ExecutorStatistics,
     InterruptContext,
     Priority,
     Task,
@@ -109,13 +107,6 @@ class Jobs:
         return job_id
 
 
-def statistics_to_json(stats: ExecutorStatistics) -> dict[str, Any]:
-    """Render executor statistics as JSON-ready data, lanes named as in ``str(Priority)``."""
-    data = {field.name: getattr(stats, field.name) for field in dataclasses.fields(stats)}
-    data["queued"] = {str(priority): count for priority, count in stats.queued.items()}
-    return data
-
-
 def create_app(
     config: WorkerConfig | int = 1, *, model: Model | None = None, drain_timeout: float = 10.0
 ) -> FastAPI:
@@ -190,7 +181,7 @@ def create_app(
 
     @app.get("/stats")
     async def stats(executor: ExecutorDep) -> dict[str, Any]:
-        return statistics_to_json(executor.statistics())
+        return executor.statistics().as_dict()
 
     return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any, TypeVar
 
 from ._config import WorkerConfig
@@ -107,16 +108,17 @@ class Admission:
                 other = outcomes.states_in_use.get(id(state))
                 if other is not None:
                     raise ValueError(
-                        f"task {task.name!r}: its initial_state object is in use by a live "
-                        f"execution of {other.name!r}; give each execution its own state by "
-                        f"passing a factory (initial_state=MyState) instead of an instance"
+                        f"task {task.name!r}: its initial_state object is in use by another "
+                        f"live execution (of {other.name!r}); give each execution its own "
+                        f"state by passing a factory (initial_state=MyState) instead of an "
+                        f"instance"
                     )
         execution = Execution(
             task,
             lane.priority,
             state,
             next(self._ids),
-            loop.time(),
+            time.perf_counter(),
             self._store if key is not None else None,
         )
         if source is not None and state is source:

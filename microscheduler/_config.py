@@ -14,8 +14,8 @@ from ._snapshots import SnapshotStore
 __all__ = ("ResourceFactory", "WorkerConfig")
 
 #: Called once per worker at start with ``(worker_id, worker_type)``. It may return a plain
-#: object, an awaitable (awaited) or an async context manager (entered for the worker's
-#: lifetime, exited at shutdown).
+#: object, an awaitable (awaited) or an async or sync context manager (entered for the
+#: worker's lifetime, exited at shutdown); an undecorated generator is refused at start.
 ResourceFactory = Callable[[int, WorkerType], object]
 
 _BUFFER_FIELDS = ("ui_queue_buffer_size", "last_effort_buffer_size", "background_buffer_size")
@@ -176,7 +176,10 @@ class WorkerConfig:
         if not isinstance(processor_count, int) or isinstance(processor_count, bool):
             raise TypeError(f"processor_count must be an int, got {processor_count!r}")
         if processor_count < 1:
-            raise ConfigError(
-                f"total workers cannot be zero: processor_count must be >= 1, got {processor_count}"
-            )
+            # "zero" for a negative count would send the reader looking for the wrong bug.
+            if processor_count == 0:
+                problem = "total workers cannot be zero"
+            else:
+                problem = "worker counts cannot be negative"
+            raise ConfigError(f"{problem}: processor_count must be >= 1, got {processor_count}")
         return cls(ui_workers=1, background_workers=processor_count - 1)

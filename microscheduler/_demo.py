@@ -25,6 +25,7 @@ from ._config import WorkerConfig
 from ._executor import TaskExecutor
 from ._interrupt import InterruptContext
 from ._priority import Priority
+from ._handle import TaskHandle
 from ._task import Task
 
 __all__ = ("main",)
@@ -102,7 +103,7 @@ class Demo:
                     "Background",
                     f"indexing preempted in document {state.documents_done + 1} "
                     f"(step {partial + 1}/{STEPS_PER_DOCUMENT}); checkpoint: "
-                    f"{state.documents_done} documents done",
+                    f"{_documents(state.documents_done)} done",
                 )
             raise
 
@@ -113,26 +114,28 @@ class Demo:
 
     async def ui_request(self, executor: TaskExecutor, number: int) -> None:
         submitted = time.perf_counter()
-        began: list[float] = []
 
         async def compute(resource: object, state: object, ctx: InterruptContext) -> str:
-            began.append(time.perf_counter())
-            return await self.answer(resource, state, ctx)
+            began = time.perf_counter()
+            reply = await self.answer(resource, state, ctx)
+            # Said here, not after execute() returns: the worker goes straight on to the
+            # preempted indexing, whose resume would otherwise be printed first.
+            done = time.perf_counter()
+            wait_ms = (began - submitted) * 1000
+            self.report.ui_waits_ms.append(wait_ms)
+            self.report.ui_totals_ms.append((done - submitted) * 1000)
+            self.say(
+                "UI",
+                f"request #{number} answered: started after {wait_ms:.2f} ms, "
+                f"done in {(done - submitted) * 1000:.0f} ms",
+            )
+            return reply
 
         running = executor.statistics().running
         preempts = self.args.workers == 1 or self.args.preempt_background
         note = " -> preempts indexing" if running and preempts else ""
         self.say("UI", f"request #{number} arrives{note}")
         await executor.execute(Task(name=f"ui-{number}", compute=compute, priority=Priority.UI))
-        done = time.perf_counter()
-        wait_ms = (began[0] - submitted) * 1000
-        self.report.ui_waits_ms.append(wait_ms)
-        self.report.ui_totals_ms.append((done - submitted) * 1000)
-        self.say(
-            "UI",
-            f"request #{number} answered: started after {wait_ms:.2f} ms, "
-            f"done in {(done - submitted) * 1000:.0f} ms",
-        )
 
     async def run(self) -> Report:
         args = self.args
@@ -145,30 +148,40 @@ class Demo:
             mode = "single-processor" if config.single_processor else f"{args.workers} workers"
             self.say(
                 "executor",
-                f"started ({mode}); indexing {self.report.documents} "
-                f"documents in the Background lane",
+                f"started ({mode}); indexing {_documents(self.report.documents)} "
+                f"in the Background lane",
             )
             indexing = await executor.submit(
-                Task(name="index", compute=self.index, initial_state=IndexState())
+                Task(name="index", compute=self.index, initial_state=IndexState)
             )
+            indexing.add_done_callback(self.announce_indexed)
             requests: list[asyncio.Task[None]] = []
-            deadline = self.start + args.duration * 0.7
+            deadline = self.start + args.duration
             number = 0
-            while time.perf_counter() < deadline and not indexing.done():
-                await asyncio.sleep(self.rng.uniform(0.1, 0.5))
+            # UI requests go on arriving until --duration is up, also once the indexing
+            # has finished (they are then answered by an idle worker).
+            while True:
+                delay = self.rng.uniform(0.1, 0.5)
+                if time.perf_counter() + delay >= deadline:
+                    await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+                    break
+                await asyncio.sleep(delay)
                 number += 1
                 requests.append(asyncio.create_task(self.ui_request(executor, number)))
             await asyncio.gather(*requests)
-            remaining = self.start + args.duration - time.perf_counter()
             try:
-                async with asyncio.timeout(max(0.5, remaining)):
-                    done = await indexing
-                self.say("Background", f"indexing complete: {done} documents")
+                async with asyncio.timeout(0.5):  # a little grace for the last document
+                    await indexing
             except TimeoutError:
                 self.say("Background", "indexing did not finish within --duration; stopping")
             stats = executor.statistics()
         self.print_summary(stats.preempted, stats.rescheduled)
         return self.report
+
+    def announce_indexed(self, indexing: TaskHandle[int]) -> None:
+        """Say that the indexing is complete, when it is (a done callback)."""
+        if not indexing.cancelled() and indexing.exception() is None:
+            self.say("Background", f"indexing complete: {_documents(indexing.result())}")
 
     def print_summary(self, preempted: int, rescheduled: int) -> None:
         report = self.report
@@ -196,6 +209,10 @@ class Demo:
         )
 
 
+def _documents(count: int) -> str:
+    return f"{count} document" if count == 1 else f"{count} documents"
+
+
 def _pct(values: list[float], percentile: int) -> float:
     if len(values) == 1:
         return values[0]
@@ -211,7 +228,8 @@ def _logger(verbose: bool) -> object:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The top-level parser and the ``demo`` subcommand's (whose usage its errors show)."""
     parser = argparse.ArgumentParser(
         prog="python -m microscheduler",
         description="microscheduler: an asyncio-native priority task scheduler.",
@@ -244,7 +262,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--preempt-background",
         action="store_true",
-        help="with --workers > 1: preempt background work while UI work runs",
+        help="with --workers 2 or more: preempt background work while UI work runs (one "
+        "worker always preempts)",
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="random seed for the UI request arrivals (default: 7)"
@@ -254,16 +273,22 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the library's debug log events (to stderr)",
     )
-    return parser
+    return parser, demo
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``python -m microscheduler``."""
-    parser = _parser()
+    parser, demo = _parser()
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600:
-        parser.error("--duration must be between 0 and 600 seconds")
+        demo.error("--duration must be between 0 and 600 seconds")
     if args.workers < 1:
-        parser.error("--workers must be at least 1")
+        demo.error("--workers must be at least 1")
+    if args.preempt_background and args.workers == 1:
+        # Silently ignoring it would let the user believe it changed something.
+        demo.error(
+            "--preempt-background needs --workers 2 or more: with one worker, UI work "
+            "always preempts background work"
+        )
     asyncio.run(Demo(args, out or sys.stdout).run())
     return 0

@@ -105,7 +105,7 @@ class Execution:
         self.priority = priority
         self.state = state
         self.id = ident
-        self.queued_at = queued_at
+        self.queued_at = queued_at  # time.perf_counter() when it last entered a lane
         self.store = store  # only for keyed tasks
         self.phase = QUEUED
         self.snapshot = task.saved_state

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import logging
 from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
-import structlog
 
 from ._admission import Admission
 from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._handle import TaskHandle
 from ._lanes import Lane
+from ._logging import debug_enabled, logger
 from ._outcomes import Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority, WorkerType
@@ -30,8 +29,6 @@ __all__ = ("TaskExecutor",)
 
 T = TypeVar("T")
 
-logger = structlog.get_logger("microscheduler")
-
 
 class _State(enum.Enum):
     NEW = "new"
@@ -39,16 +36,6 @@ class _State(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
-
-
-def _debug_enabled(log: Any) -> bool:
-    check = getattr(log, "is_enabled_for", None) or getattr(log, "isEnabledFor", None)
-    if check is None:
-        return True
-    try:
-        return bool(check(logging.DEBUG))
-    except Exception:
-        return True
 
 
 class TaskExecutor:
@@ -67,32 +54,53 @@ class TaskExecutor:
     :meth:`start` and :meth:`shutdown` yourself.
 
     Args:
-        config: A :class:`WorkerConfig`, or a processor count: ``1`` for single-processor
-            mode, ``n > 1`` for one UI worker and ``n - 1`` background workers.
-        logger: A structlog logger to use instead of ``structlog.get_logger("microscheduler")``.
-            Whether debug events are emitted is decided when the executor starts.
+        processor_count: ``1`` for single-processor mode, ``n > 1`` for one UI worker and
+            ``n - 1`` background workers; or a :class:`WorkerConfig`.
+        logger: A structlog logger to use instead of the library's own, which sends its
+            events through the stdlib logger ``microscheduler`` (silent until ``logging``
+            is configured to show them). Whether debug events are emitted is decided when
+            the executor starts.
+        drain_timeout: Seconds that leaving ``async with`` normally lets queued and running
+            work finish before the rest is shut down (like aiojobs' ``close_timeout``);
+            ``None`` waits for all of it. :meth:`shutdown` takes its own ``timeout``.
 
     Raises:
         ConfigError: The processor count is less than 1.
-        TypeError: ``config`` is neither a WorkerConfig nor an int.
+        TypeError: ``processor_count`` is neither an int nor a :class:`WorkerConfig`.
     """
 
     __module__ = "microscheduler"
 
-    def __init__(self, config: WorkerConfig | int = 1, *, logger: Any = None) -> None:
-        if not isinstance(config, WorkerConfig):
-            config = WorkerConfig.for_processors(config)
-        self._setup(config, logger)
+    def __init__(
+        self,
+        processor_count: int | WorkerConfig = 1,
+        *,
+        logger: Any = None,
+        drain_timeout: float | None = 10.0,
+    ) -> None:
+        if isinstance(processor_count, WorkerConfig):
+            config = processor_count
+        elif isinstance(processor_count, int) and not isinstance(processor_count, bool):
+            config = WorkerConfig.for_processors(processor_count)
+        else:
+            raise TypeError(
+                f"TaskExecutor takes a processor count (an int >= 1) or a WorkerConfig, "
+                f"got {processor_count!r}"
+            )
+        self._setup(config, logger, drain_timeout)
 
     @classmethod
-    def from_config(cls, config: WorkerConfig, *, logger: Any = None) -> TaskExecutor:
+    def from_config(
+        cls, config: WorkerConfig, *, logger: Any = None, drain_timeout: float | None = 10.0
+    ) -> TaskExecutor:
         """Build an executor from a :class:`WorkerConfig`."""
         if not isinstance(config, WorkerConfig):
             raise TypeError(f"config must be a WorkerConfig, got {config!r}")
-        return cls(config, logger=logger)
+        return cls(config, logger=logger, drain_timeout=drain_timeout)
 
-    def _setup(self, config: WorkerConfig, log: Any) -> None:
+    def _setup(self, config: WorkerConfig, log: Any, drain_timeout: float | None) -> None:
         self._config = config
+        self._drain_timeout = check_timeout(drain_timeout, "drain_timeout")
         self._log_source = logger if log is None else log
         self._log: Any = self._log_source
         self._state = _State.NEW
@@ -163,6 +171,11 @@ class TaskExecutor:
     def config(self) -> WorkerConfig:
         """The configuration the executor runs with."""
         return self._config
+
+    @property
+    def drain_timeout(self) -> float | None:
+        """Seconds leaving ``async with`` normally drains for; None for no limit."""
+        return self._drain_timeout
 
     def statistics(self) -> ExecutorStatistics:
         """Return a snapshot of the executor's counters and queue lengths."""
@@ -241,7 +254,7 @@ class TaskExecutor:
         self._loop = loop
         log = self._log_source
         self._log = log.bind() if hasattr(log, "bind") else log
-        debug = _debug_enabled(self._log)
+        debug = debug_enabled(self._log)
         callbacks = self._config.event_callbacks
         events = EventEmitter(callbacks, loop, self._log) if callbacks else None
         outcomes = self._outcomes
@@ -264,7 +277,7 @@ class TaskExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown(drain=exc_type is None)
+        await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
 
     async def join(self) -> None:
         """Wait until no work is queued or running (without shutting down).
@@ -345,13 +358,16 @@ class TaskExecutor:
                 outcomes.interrupt(worker.current, "shutdown")
         for group in self._idle:
             group.wake_all()
+        workers = list(self._worker_of_task.values())
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        for result in results:
+        for worker, result in zip(workers, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
-                self._log.info("worker_cancelled")
+                # Someone else cancelled the worker task (the loop closing, a second Ctrl-C
+                # under uvicorn): nothing crashed.
+                self._log.info("worker_cancelled", worker_id=worker.worker_id)
             elif isinstance(result, BaseException):
-                self._log.error("worker_crashed", exc_info=result)
+                self._log.error("worker_crashed", worker_id=worker.worker_id, exc_info=result)
         await self._supervisor.stop()
         error: BaseException | None = None
         try:

@@ -21,6 +21,8 @@ DetachReason = Literal["cancelled", "timeout"]
 class HandleOwner(Protocol):
     """What a handle asks of its executor."""
 
+    log: Any
+
     def detach(self, handle: TaskHandle[Any], reason: DetachReason) -> None:
         """The handle's caller gave up: detach it, ending the execution if it was the last."""
         ...
@@ -213,6 +215,23 @@ class TaskHandle(Generic[T_co]):
             if self._future.cancelled():
                 self._owner.detach(self, "cancelled")
             raise
+
+    def __del__(self) -> None:
+        # A failure nobody retrieved (a fire-and-forget handle) would otherwise show only as
+        # asyncio's "exception was never retrieved" at collection, and not at all under a
+        # filter that hides the debug task_failed: say it once, at WARNING, with its
+        # traceback, and mark it retrieved so asyncio does not say it again.
+        future = self._future
+        if not getattr(future, "_log_traceback", False):
+            return
+        error = future.exception()
+        self._owner.log.warning(
+            "task_failed_unobserved",
+            task=self._execution.task.name,
+            priority=str(self._execution.priority),
+            attempt=self._execution.attempt,
+            exc_info=error,
+        )
 
     def __repr__(self) -> str:
         execution = self._execution

@@ -80,6 +80,7 @@ class InterruptContext:
         "_result",
         "_self_cancelled",
         "_started",
+        "_t0",
     )
 
     def __init__(
@@ -94,7 +95,8 @@ class InterruptContext:
         self._active = True
         self._event: asyncio.Event | None = None
         self._checkpoints = 0
-        self._started = 0.0  # loop.time() when the run began
+        self._started = 0.0  # loop.time() when the run began (for deadlines)
+        self._t0 = 0.0  # time.perf_counter() when the run began (for wait_ms and run_ms)
         # The run's outcome, filled in by the worker when the compute has returned.
         self._ok = False
         self._result: Any = None

@@ -9,6 +9,7 @@ execution exactly once; and it is what workers and handles call back into (the
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Literal
 
 import anyio
@@ -81,8 +82,9 @@ class Outcomes:
         """Count and announce a run that begins on ``worker``."""
         assert self.loop is not None
         assert execution.ctx is not None
-        now = self.loop.time()
-        execution.ctx._started = now
+        ctx = execution.ctx
+        ctx._started = self.loop.time()
+        ctx._t0 = now = time.perf_counter()
         execution.worker_id = worker.worker_id
         self.counters.running += 1
         if self.debug:
@@ -232,6 +234,10 @@ class Outcomes:
             if handle._deadline is not None:
                 handle._deadline.cancel()
                 handle._deadline = None
+        # Settled handles need nothing more from the execution; letting go of them keeps
+        # a failed run's traceback (which holds the execution) out of a reference cycle
+        # with their futures, so a dropped handle is finalized at once, before its future.
+        execution.handles = []
         c = self.counters
         if kind == "completed":
             c.completed += 1
@@ -267,8 +273,7 @@ class Outcomes:
         )
 
     def _log_completed(self, worker: Worker, execution: Execution, ctx: InterruptContext) -> None:
-        assert self.loop is not None
-        now = self.loop.time()
+        now = time.perf_counter()
         self.log.debug(
             "task_completed",
             task=execution.name,
@@ -276,8 +281,8 @@ class Outcomes:
             worker_id=worker.worker_id,
             worker_type=str(worker.worker_type),
             attempt=execution.attempt,
-            wait_ms=round((ctx._started - execution.queued_at) * 1000.0, 3),
-            run_ms=round((now - ctx._started) * 1000.0, 3),
+            wait_ms=round((ctx._t0 - execution.queued_at) * 1000.0, 3),
+            run_ms=round((now - ctx._t0) * 1000.0, 3),
         )
 
 

@@ -24,6 +24,7 @@ import asyncio
 import heapq
 import itertools
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -273,7 +274,7 @@ class Supervisor:
     def reschedule(self, execution: Execution) -> None:
         """Queue a preempted execution for its rerun, ahead of new Background work."""
         execution.phase = PREEMPTED
-        execution.queued_at = self._now()
+        execution.queued_at = time.perf_counter()
         lane = self._lanes[execution.priority]
         lane.put_rerun(execution)
         self._counters.rescheduled += 1

@@ -17,6 +17,27 @@ def _is_async_context_manager(value: object) -> bool:
     return hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__")
 
 
+def _is_context_manager(value: object) -> bool:
+    kind = type(value)
+    return hasattr(kind, "__enter__") and hasattr(kind, "__exit__")
+
+
+def _refuse_generator(factory: object, value: object) -> None:
+    """A generator is a context manager only once decorated: handed to tasks raw, it would
+    never run its clean-up, so it is refused rather than guessed at."""
+    if inspect.isasyncgen(value):
+        decorator = "@contextlib.asynccontextmanager"
+    elif inspect.isgenerator(value):
+        decorator = "@contextlib.contextmanager"
+    else:
+        return
+    raise TypeError(
+        f"resource_factory {factory!r} returned a generator, which would never be closed: "
+        f"decorate the factory with {decorator} so each worker's resource is entered at "
+        f"start and exited at shutdown"
+    )
+
+
 async def open_resources(
     factory: ResourceFactory | None,
     workers: Sequence[tuple[int, WorkerType]],
@@ -28,7 +49,9 @@ async def open_resources(
     is used as it is, awaited if it is awaitable, and entered on ``stack`` if it (or what
     it awaited to) is an async context manager — so its ``__aexit__`` runs when the stack
     closes at shutdown. An async context manager that is also awaitable is entered, not
-    awaited.
+    awaited. A sync context manager (and not an async one) is entered the same way, its
+    ``__enter__``/``__exit__`` running on the event loop. A raw generator or async
+    generator (an undecorated ``yield`` factory) is refused with ``TypeError``.
 
     If the factory raises, the error propagates unchanged; the caller closes ``stack``,
     which exits the resources already entered.
@@ -40,7 +63,11 @@ async def open_resources(
         value = factory(worker_id, worker_type)
         if not _is_async_context_manager(value) and inspect.isawaitable(value):
             value = await value
+        _refuse_generator(factory, value)
         if _is_async_context_manager(value):
             value = await stack.enter_async_context(value)  # type: ignore[arg-type]
+        elif _is_context_manager(value):
+            # Entered and exited on the event loop, where the factory itself ran.
+            value = stack.enter_context(value)  # type: ignore[arg-type]
         resources.append(value)
     return resources

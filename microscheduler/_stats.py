@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence, Sized
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._priority import Priority
 
@@ -67,6 +67,13 @@ class ExecutorStatistics:
     wasted_runs: int = 0
     waiting_submitters: int = 0
     idle_workers: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the snapshot as JSON-ready data: every field by name, and ``queued`` keyed
+        by lane name (``"UI"``, ``"LastEffort"``, ``"Background"``, as ``str(Priority)``)."""
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        data["queued"] = {str(priority): count for priority, count in self.queued.items()}
+        return data
 
     @classmethod
     def of(

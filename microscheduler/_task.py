@@ -104,8 +104,8 @@ def new_state(task: Task[Any]) -> TaskState:
         state = source()
         if not isinstance(state, TaskState):
             raise TypeError(
-                f"Task {task.name!r}: initial_state factory {source!r} must return a "
-                f"TaskState, got {state!r}"
+                f"task {task.name!r}: initial_state() must return a TaskState (save() -> "
+                f"bytes and restore(data: bytes)), got {state!r} from {source!r}"
             )
         return state
     return source

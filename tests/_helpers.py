@@ -89,3 +89,10 @@ async def wait_until(predicate: Callable[[], bool], *, what: str, steps: int = 1
             return
         await asyncio.sleep(0)
     raise AssertionError(f"gave up waiting for {what} after {steps} event loop iterations")
+
+
+async def settle() -> None:
+    """Let every ready callback run (a few loop iterations); decides no ordering, only
+    gives something that must not happen the chance to."""
+    for _ in range(5):
+        await asyncio.sleep(0)

@@ -58,7 +58,7 @@ def _no_leftover_executor_work(request: pytest.FixtureRequest) -> Iterator[None]
     Checked after the test's other fixtures are torn down but before pytest-asyncio closes
     the test's event loop (which would cancel a leftover task and hide it): no asyncio
     task named ``microscheduler-*`` may be unfinished, and no sync compute may still be
-    running in a worker thread (SPEC §2.5: after shutdown nothing is left behind).
+    running in a worker thread (after shutdown nothing of an executor is left behind).
     """
     for name in request.fixturenames:
         if name.startswith("_") and name.endswith("_scoped_runner"):

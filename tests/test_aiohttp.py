@@ -111,11 +111,37 @@ async def test_stats_endpoint_reports_executor_statistics_as_json() -> None:
     async with _serving(app) as client:
         assert (await client.post("/chat", json={"message": "hi"})).status == 200
         stats = await (await client.get("/stats")).json()
-        expected = example.statistics_to_json(app[EXECUTOR_KEY].statistics())
+        expected = app[EXECUTOR_KEY].statistics().as_dict()
     assert stats == expected
     assert stats["queued"] == {"UI": 0, "LastEffort": 0, "Background": 0}
     assert stats["completed"] == 1
     assert stats["submitted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "detail"),
+    [
+        ("/chat", b"not json", "the body must be a JSON object"),
+        ("/chat", b"[1, 2]", "the body must be a JSON object"),
+        ("/chat", b"{}", "'message' must be a non-empty string"),
+        ("/chat", b'{"message": 5}', "'message' must be a non-empty string"),
+        ("/index", b"{}", "'document' must be a non-empty string"),
+        ("/index", b'{"document": "d", "chunks": "abc"}', "'chunks' must be an integer"),
+        ("/index", b'{"document": "d", "chunks": true}', "'chunks' must be an integer"),
+        ("/index", b'{"document": "d", "chunks": 0}', "'chunks' must be an integer"),
+        ("/index", b"\xff\xfe", "the body must be a JSON object"),
+    ],
+)
+async def test_malformed_bodies_get_400_with_a_json_error(
+    path: str, body: bytes, detail: str
+) -> None:
+    """A malformed body is answered 400 with {"detail": ...}, and nothing is queued."""
+    app = example.create_app()
+    async with _serving(app) as client:
+        response = await client.post(path, data=body, headers={"content-type": "application/json"})
+        assert response.status == 400
+        assert (await response.json())["detail"].startswith(detail)
+        assert app[EXECUTOR_KEY].statistics().submitted == 0
 
 
 async def test_concurrent_requests_all_complete_and_nothing_is_lost() -> None:

@@ -1,4 +1,4 @@
-"""The benchmark harness's own baselines behave as SPEC §6 describes them.
+"""The benchmark harness's own baselines behave as docs/design.md (performance) describes them.
 
 These check behaviour only (order, preemption, results), never timing: every figure the
 benchmarks report is a ratio measured at run time, so a wrong baseline would silently

@@ -1,4 +1,4 @@
-"""Caller cancellation and timeouts (SPEC §2.5 execute, §3 rules 5–6, §7)."""
+"""Caller cancellation and timeouts (design rules 5 and 6 in docs/design.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WorkerConfig and processor-count validation (SPEC §2.4, §2.5)."""
+"""WorkerConfig and processor-count validation, with the messages docs/design.md keeps."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class TestBuffersAndGrace:
         assert WorkerConfig(interrupt_warning=None).interrupt_warning is None
 
     def test_defaults(self) -> None:
-        """Defaults are those of the SPEC."""
+        """Defaults are those docs/design.md lists."""
         config = WorkerConfig()
         assert (config.ui_workers, config.background_workers) == (1, 0)
         assert (
@@ -106,10 +106,21 @@ class TestBuffersAndGrace:
 
 
 class TestProcessorCount:
-    @pytest.mark.parametrize("count", [0, -1, -10])
-    def test_less_than_one(self, count: int) -> None:
-        """TaskExecutor(n) with n < 1 raises ConfigError naming the value."""
-        with pytest.raises(ConfigError, match=rf"processor_count must be >= 1, got {count}$"):
+    def test_zero(self) -> None:
+        """TaskExecutor(0) raises ConfigError: there would be no worker at all."""
+        with pytest.raises(
+            ConfigError,
+            match=r"^total workers cannot be zero: processor_count must be >= 1, got 0$",
+        ):
+            TaskExecutor(0)
+
+    @pytest.mark.parametrize("count", [-1, -10])
+    def test_negative(self, count: int) -> None:
+        """TaskExecutor(n) with n < 0 says the count is negative, not that it is zero."""
+        with pytest.raises(
+            ConfigError,
+            match=rf"^worker counts cannot be negative: processor_count must be >= 1, got {count}$",
+        ):
             TaskExecutor(count)
 
     def test_one_is_single_processor(self) -> None:
@@ -125,3 +136,15 @@ class TestProcessorCount:
         """from_config refuses anything but a WorkerConfig."""
         with pytest.raises(TypeError, match="config must be a WorkerConfig"):
             TaskExecutor.from_config({"ui_workers": 1})  # type: ignore[arg-type]
+
+    def test_constructor_takes_a_config(self) -> None:
+        """TaskExecutor(WorkerConfig(...)) uses that configuration, as from_config does."""
+        config = WorkerConfig(ui_workers=2, background_workers=3, background_buffer_size=7)
+        assert TaskExecutor(config).config is config
+        assert TaskExecutor.from_config(config).config is config
+
+    @pytest.mark.parametrize("value", [2.0, "2", True, None])
+    def test_constructor_refuses_other_types(self, value: object) -> None:
+        """Anything but an int or a WorkerConfig is a TypeError naming both choices."""
+        with pytest.raises(TypeError, match="^TaskExecutor takes a processor count"):
+            TaskExecutor(value)  # type: ignore[arg-type]

@@ -134,7 +134,7 @@ async def test_stats_endpoint_reports_executor_statistics_as_json() -> None:
     async with _serving(app) as (client, state):
         assert (await client.post("/chat", json={"message": "hi"})).status_code == 200
         stats = (await client.get("/stats")).json()
-        expected = example.statistics_to_json(state["executor"].statistics())
+        expected = state["executor"].statistics().as_dict()
     assert stats == expected
     assert stats["queued"] == {"UI": 0, "LastEffort": 0, "Background": 0}
     assert stats["completed"] == 1

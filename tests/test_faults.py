@@ -1,4 +1,4 @@
-"""Fault injection: computes and states that misbehave (issue 5; SPEC §3 rules 5–7)."""
+"""Fault injection: computes and states that misbehave (issue 5; design rules 5 to 7)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class TestUnresponsiveRuns:
         self, executor_factory: ExecutorFactory
     ) -> None:
         """A sync compute that ignores is_interrupted() delays the preempting UI work until
-        its thread returns (SPEC §3.5), and a task_interrupt_ignored warning names it."""
+        its thread returns (design rule 5), and a task_interrupt_ignored warning names it."""
         tap = LogTap("task_interrupt_ignored")
         config = WorkerConfig(interrupt_warning=0.01)
         started = threading.Event()

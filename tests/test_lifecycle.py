@@ -1,11 +1,12 @@
-"""Executor lifecycle: start, shutdown, drain, async with (SPEC §2.5, §7)."""
+"""Executor lifecycle: start, shutdown, drain, async with, join (docs/design.md: lifecycle)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
-from _helpers import Gate, const, state_of, task, wait_until
+from _helpers import Gate, const, settle, state_of, task, wait_until
 
 from microscheduler import (
     ExecutorNotStartedError,
@@ -42,6 +43,24 @@ class TestStart:
                 return await executor.execute(task(const(3)))
 
         assert asyncio.run(use()) == 3
+
+    def test_needs_an_asyncio_loop(self) -> None:
+        """Under anyio's trio backend start() says an asyncio event loop is needed, and the
+        executor can still be started under asyncio afterwards."""
+        executor = TaskExecutor(2)
+
+        async def under_trio() -> None:
+            with pytest.raises(RuntimeError, match="^microscheduler needs an asyncio event loop"):
+                async with executor:
+                    pass
+
+        anyio.run(under_trio, backend="trio")
+
+        async def under_asyncio() -> int:
+            async with executor:
+                return await executor.execute(task(const(7)))
+
+        assert anyio.run(under_asyncio, backend="asyncio") == 7
 
     async def test_start_twice(self, single: TaskExecutor) -> None:
         """Starting a started executor is a RuntimeError."""
@@ -229,3 +248,84 @@ class TestAsyncWith:
         for handle in (running, queued):
             with pytest.raises(ExecutorShutdownError):
                 handle.result()
+
+    async def test_exit_drains_for_at_most_drain_timeout(self) -> None:
+        """A never-ending task does not hang async with: after drain_timeout seconds it is
+        shut down (its caller gets ExecutorShutdownError) and the block is left."""
+        gate = Gate()
+        async with TaskExecutor(1, drain_timeout=0.01) as executor:
+            stuck = executor.submit_nowait(task(gate))
+            await gate.started.wait()
+        with pytest.raises(ExecutorShutdownError):
+            stuck.result()
+        assert gate.reasons == ["shutdown"]
+
+    def test_drain_timeout_is_bounded_by_default(self) -> None:
+        """An executor drains for 10 seconds at most unless told otherwise; None means no
+        limit, and a config-built executor takes the keyword too."""
+        assert TaskExecutor(1).drain_timeout == 10.0
+        assert TaskExecutor(1, drain_timeout=None).drain_timeout is None
+        config = WorkerConfig(ui_workers=1, background_workers=1)
+        assert TaskExecutor.from_config(config, drain_timeout=2).drain_timeout == 2.0
+
+    @pytest.mark.parametrize(("value", "error"), [(-1, ValueError), ("5", TypeError)])
+    def test_drain_timeout_is_validated(self, value: object, error: type[Exception]) -> None:
+        """A negative or non-numeric drain_timeout is refused at construction."""
+        with pytest.raises(error, match="drain_timeout"):
+            TaskExecutor(1, drain_timeout=value)  # type: ignore[arg-type]
+
+
+class TestJoin:
+    async def test_waits_for_queued_and_running_work(self, single: TaskExecutor) -> None:
+        """join() returns once everything queued or running has ended, and the executor
+        keeps running afterwards."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        queued = [single.submit_nowait(task(const(i))) for i in range(3)]
+        joiner = asyncio.create_task(single.join())
+        await settle()
+        assert not joiner.done()
+        gate.release.set()
+        await joiner
+        assert all(handle.done() for handle in (running, *queued))
+        stats = single.statistics()
+        assert (sum(stats.queued.values()), stats.running, stats.completed) == (0, 0, 4)
+        assert await single.execute(task(const("after"))) == "after"
+
+    async def test_returns_at_once_when_idle(self) -> None:
+        """join() on an idle, a not yet started or a shut-down executor returns at once."""
+        executor = TaskExecutor(1)
+        await executor.join()
+        async with executor:
+            await executor.join()
+        await executor.join()
+
+    async def test_waits_for_a_preempted_task_rerun(self, single: TaskExecutor) -> None:
+        """A preempted task waiting for its rerun still counts: join() waits for the rerun."""
+        gate = Gate()
+        background = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        gate.started.clear()
+        joiner = asyncio.create_task(single.join())
+        assert await single.execute(task(const("ui"), UI)) == "ui"
+        await gate.started.wait()  # the rerun
+        assert not joiner.done()
+        gate.release.set()
+        await joiner
+        assert background.done() and gate.attempts == [1, 2]
+
+    async def test_cancelled_join_leaves_the_work_alone(self, single: TaskExecutor) -> None:
+        """Cancelling join() stops only the wait; the work goes on and a later join works."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        joiner = asyncio.create_task(single.join())
+        await settle()
+        joiner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await joiner
+        assert not running.done()
+        gate.release.set()
+        await single.join()
+        assert running.result() == "done"

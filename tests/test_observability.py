@@ -1,8 +1,10 @@
-"""Logging events and statistics (SPEC §4, §2.5 statistics, §7)."""
+"""Logging events and statistics (docs/design.md: logging)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -11,7 +13,12 @@ import structlog
 from _helpers import Gate, const, task, wait_until
 from structlog.testing import capture_logs
 
-from microscheduler import InterruptContext, Priority, TaskExecutor
+from microscheduler import (
+    ExecutorStatistics,
+    InterruptContext,
+    Priority,
+    TaskExecutor,
+)
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
@@ -21,9 +28,12 @@ def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 class TestLogging:
-    async def test_lifecycle_and_task_events_with_stable_keys(self) -> None:
-        """A preempted task logs task_started/preempted/rescheduled/completed with the SPEC
-        keys; the executor logs executor_started and executor_stopped."""
+    async def test_lifecycle_and_task_events_with_stable_keys(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A preempted task logs task_started/preempted/rescheduled/completed with the keys
+        docs/design.md lists; the executor logs executor_started and executor_stopped."""
+        caplog.set_level(logging.DEBUG, logger="microscheduler")
         with capture_logs() as logs:
             async with TaskExecutor(1) as executor:
                 gate = Gate()
@@ -227,3 +237,20 @@ class TestInterruptWait:
         await grace.execute(task(const(None), UI))
         assert await handle == "second"
         assert outcome == ["woke: preempted"]
+
+
+class TestStatisticsAsDict:
+    async def test_json_ready_with_lane_names(self, single: TaskExecutor) -> None:
+        """as_dict() has every field by name, lanes keyed by their names, and survives a
+        JSON round trip unchanged."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate))
+        await gate.started.wait()
+        queued = single.submit_nowait(task(const(1), LE))
+        data = single.statistics().as_dict()
+        assert data["queued"] == {"UI": 0, "LastEffort": 1, "Background": 0}
+        assert (data["running"], data["submitted"], data["workers"]) == (1, 2, 1)
+        assert set(data) == {f.name for f in dataclasses.fields(ExecutorStatistics)}
+        assert json.loads(json.dumps(data)) == data
+        gate.release.set()
+        await asyncio.gather(running, queued)

@@ -1,4 +1,4 @@
-"""Preemption, reruns and resumable state (SPEC §3 rules 3–5, §2.3)."""
+"""Preemption, reruns and resumable state (design rules 3 to 5 in docs/design.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The public surface: names, enums and value types (SPEC §2.1)."""
+"""The public surface: names, enums and value types (docs/design.md: public API)."""
 
 from __future__ import annotations
 
@@ -15,32 +15,31 @@ from microscheduler import (
     WorkerType,
 )
 
-SPEC_NAMES = {
+PUBLIC_NAMES = {
     "Priority", "WorkerType", "WorkerInfo", "Task", "TaskState", "NoOpTaskState",
     "InterruptContext", "WorkerConfig", "TaskExecutor", "TaskHandle", "TaskStatus",
     "ExecutorStatistics", "MicroschedulerError", "ExecutorShutdownError",
     "ExecutorNotStartedError", "QueueFullError", "TaskInterruptedError", "StateRestoreError",
-    "StateSaveError", "ConfigError",
+    "StateSaveError", "ConfigError", "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore",
 }  # fmt: skip
-V2_NAMES = {"SchedulerEvent", "SnapshotStore", "MemorySnapshotStore"}
 
 
 class TestExports:
     def test_all_matches_exports(self) -> None:
-        """``__all__`` is sorted, complete and names exactly the SPEC §2 public names."""
+        """``__all__`` is sorted, complete and names exactly the public names."""
         assert list(microscheduler.__all__) == sorted(microscheduler.__all__)
-        assert set(microscheduler.__all__) == SPEC_NAMES | V2_NAMES
+        assert set(microscheduler.__all__) == PUBLIC_NAMES
         for name in microscheduler.__all__:
             assert hasattr(microscheduler, name)
 
-    @pytest.mark.parametrize("name", sorted(SPEC_NAMES | V2_NAMES))
+    @pytest.mark.parametrize("name", sorted(PUBLIC_NAMES))
     def test_public_classes_report_the_package_module(self, name: str) -> None:
         """Every public class says it lives in ``microscheduler``, not a private module."""
         assert getattr(microscheduler, name).__module__ == "microscheduler"
 
     def test_every_library_error_is_a_microscheduler_error(self) -> None:
         """All exceptions derive from MicroschedulerError; ConfigError is also a ValueError."""
-        errors = [getattr(microscheduler, n) for n in SPEC_NAMES if n.endswith("Error")]
+        errors = [getattr(microscheduler, n) for n in PUBLIC_NAMES if n.endswith("Error")]
         assert len(errors) == 8
         for error in errors:
             assert issubclass(error, MicroschedulerError)

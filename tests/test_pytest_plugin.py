@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,52 @@ def test_both_fixtures_work_in_strict_mode_with_the_asyncio_mark(pytester: pytes
     result.assert_outcomes(passed=2)
 
 
+def test_unmarked_tests_work_in_strict_mode(pytester: pytest.Pytester) -> None:
+    """In strict mode, unmarked async tests that request the fixtures run as asyncio tests,
+    so the same module passes in both modes; other unmarked async tests are left alone."""
+    pytester.makeini(_INI.format(mode="strict"))
+    pytester.makepyfile(
+        test_inner=_BOTH_FIXTURES.format(mark="")
+        + textwrap.dedent(
+            """
+            def test_sync_test_using_nothing() -> None:
+                assert True
+
+            class TestInAClass:
+                async def test_method(self, executor: TaskExecutor) -> None:
+                    assert executor.statistics().workers == 1
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_untouched="""
+        async def test_not_ours():
+            pass
+        """
+    )
+    result = _run(pytester, "-rA")
+    result.stdout.fnmatch_lines(["PASSED test_inner.py::TestInAClass::test_method"])
+    (not_run,) = [line for line in result.outlines if line.startswith(("FAILED", "SKIPPED"))]
+    assert "test_untouched.py::test_not_ours" in not_run
+    assert result.parseoutcomes()["passed"] == 4
+
+
+def test_docs_snippet_passes_in_strict_mode(pytester: pytest.Pytester) -> None:
+    """The test module shown in the README and docs passes unchanged in strict mode."""
+    pytester.makeini(_INI.format(mode="strict"))
+    pytester.makepyfile(test_docs=_doc_snippet("pytest"))
+    result = _run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_pytest_extra_ships_pytest_asyncio() -> None:
+    """The pytest extra brings pytest and pytest-asyncio, which the fixtures run on."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=!~; \[]", requirement)[0] for requirement in extras["pytest"]}
+    assert {"pytest", "pytest-asyncio"} <= names
+
+
 def test_work_left_running_fails_the_test_with_a_clear_message(pytester: pytest.Pytester) -> None:
     """A test leaving work queued and running errors at teardown; one that shut down does not."""
     pytester.makeini(_INI.format(mode="auto"))
@@ -172,6 +219,37 @@ def test_plugin_loads_and_lists_fixtures_without_pytest_asyncio(pytester: pytest
     result = pytester.run(sys.executable, "-c", code, timeout=120)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*1 passed*", "*executor_factory*", "*executor*"])
+
+
+def test_without_pytest_asyncio_the_fixtures_say_what_to_install(
+    pytester: pytest.Pytester,
+) -> None:
+    """With pytest-asyncio missing, a test requesting a fixture fails naming the extra."""
+    pytester.makepyfile(
+        test_inner="""
+        def test_wants_an_executor(executor):
+            pass
+        """
+    )
+    pytester.makepyfile(pytest_asyncio="raise ImportError('pytest-asyncio is not installed')")
+    code = textwrap.dedent(
+        """
+        import sys
+
+        import pytest
+
+        sys.exit(pytest.main(["-p", "no:asyncio", "-p", "no:cacheprovider", "-W", "error"]))
+        """
+    )
+    result = pytester.run(sys.executable, "-c", code, timeout=120)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*microscheduler's executor fixtures run on pytest-asyncio, which is not installed:"
+            " pip install 'microscheduler[[]pytest[]]'",
+            "*1 error*",
+        ]
+    )
 
 
 def test_docs_snippet_passes(pytester: pytest.Pytester) -> None:

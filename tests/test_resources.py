@@ -1,8 +1,12 @@
-"""Per-worker resources from a resource factory (SPEC §2.4, §7)."""
+"""Per-worker resources from a resource factory (docs/design.md: configuration)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -174,3 +178,57 @@ class TestFactoryFailures:
             await executor.shutdown()
         assert log[-3:] == ["close 2", "close 1", "close 0"]
         await executor.shutdown()  # idempotent, and the error is not raised twice
+
+
+class TestOtherFactoryShapes:
+    async def test_sync_context_manager_is_entered_and_exited(self, tmp_path: Path) -> None:
+        """A sync context manager (here a real SQLite connection under contextlib.closing)
+        is entered at start, tasks get its __enter__ value, and it is exited at shutdown."""
+        connections: list[sqlite3.Connection] = []
+
+        def factory(worker_id: int, worker_type: WorkerType) -> Any:
+            connections.append(sqlite3.connect(tmp_path / f"w{worker_id}.db"))
+            return contextlib.closing(connections[-1])
+
+        async def query(db: sqlite3.Connection, state: object, ctx: InterruptContext) -> Any:
+            return db.execute("select 41 + 1").fetchone()[0]
+
+        async with TaskExecutor(WorkerConfig(resource_factory=factory)) as executor:
+            assert await executor.execute(task(query)) == 42
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            connections[0].execute("select 1")
+
+    async def test_contextmanager_decorated_generator_is_entered(self) -> None:
+        """A @contextlib.contextmanager factory is entered at start and exited at shutdown."""
+        log: list[str] = []
+
+        @contextlib.contextmanager
+        def factory(worker_id: int, worker_type: WorkerType) -> Iterator[str]:
+            log.append("open")
+            yield "client"
+            log.append("close")
+
+        async with TaskExecutor(WorkerConfig(resource_factory=factory)) as executor:
+            assert await executor.execute(task(whose)) == "client"
+            assert log == ["open"]
+        assert log == ["open", "close"]
+
+    async def test_undecorated_generator_factories_are_refused(self) -> None:
+        """A generator or async generator function used as the factory is refused at
+        start() with a TypeError naming the decorator to add; no worker is left."""
+
+        async def agen(worker_id: int, worker_type: WorkerType) -> AsyncIterator[str]:
+            yield "client"
+
+        def gen(worker_id: int, worker_type: WorkerType) -> Iterator[str]:
+            yield "client"
+
+        for factory, decorator in [
+            (agen, r"@contextlib\.asynccontextmanager"),
+            (gen, r"@contextlib\.contextmanager"),
+        ]:
+            executor = TaskExecutor(WorkerConfig(resource_factory=factory))
+            before = asyncio.all_tasks()
+            with pytest.raises(TypeError, match=rf"returned a generator.*{decorator}"):
+                await executor.start()
+            assert asyncio.all_tasks() == before

@@ -1,4 +1,4 @@
-"""Scheduling order and lanes (SPEC §3 rules 1, 2, 7)."""
+"""Scheduling order and lanes (design rules 1, 2 and 7 in docs/design.md)."""
 
 from __future__ import annotations
 
@@ -148,6 +148,27 @@ class TestCapacity:
         assert executor.submit_nowait(task(const("ui"), UI))  # other lanes have room
         gate.release.set()
         await asyncio.gather(blocker, *queued)
+
+    @pytest.mark.parametrize(
+        ("priority", "field"),
+        [
+            (UI, "ui_queue_buffer_size"),
+            (Priority.LAST_EFFORT, "last_effort_buffer_size"),
+            (Priority.BACKGROUND, "background_buffer_size"),
+        ],
+    )
+    async def test_queue_full_names_the_buffer_field(self, priority: Priority, field: str) -> None:
+        """QueueFullError names the WorkerConfig field that sets the full lane's capacity."""
+        config = WorkerConfig(**{field: 1})  # type: ignore[arg-type]
+        async with TaskExecutor.from_config(config) as executor:
+            gate = Gate()
+            blocker = executor.submit_nowait(task(gate, UI))
+            await gate.started.wait()
+            queued = executor.submit_nowait(task(const(1), priority))
+            with pytest.raises(QueueFullError, match=rf"raise WorkerConfig\.{field}$"):
+                executor.submit_nowait(task(const(2), priority))
+            gate.release.set()
+            await asyncio.gather(blocker, queued)
 
     async def test_submit_waits_for_room(self, small_background_lane: TaskExecutor) -> None:
         """submit on a full lane waits until a queued task leaves the lane."""

@@ -1,4 +1,4 @@
-"""Task construction, task state and the TaskHandle API (SPEC §2.2, §2.5)."""
+"""Task construction, task state and the TaskHandle API."""
 
 from __future__ import annotations
 
@@ -49,18 +49,17 @@ class TestTaskValidation:
         with pytest.raises(TypeError, match="Task compute must be callable"):
             Task(name="x", compute="run")  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize("priority", [3, -1, True, "UI", None, 1.0])
+    @pytest.mark.parametrize("priority", [3, -1, True, 2.0, "UI", None])
     def test_priority_must_be_a_priority(self, priority: Any) -> None:
-        """A priority that is neither a Priority nor an int equal to one is a ValueError
-        naming the field."""
+        """A priority that is neither a Priority nor the int of one is a ValueError naming
+        the field."""
         with pytest.raises(ValueError, match="Task priority must be a Priority"):
             Task(name="x", compute=noop, priority=priority)
 
-    @pytest.mark.parametrize("value", [0, 1, 2])
-    def test_plain_int_priority_is_coerced(self, value: int) -> None:
-        """A plain int equal to a Priority value is accepted and becomes that Priority."""
-        t = Task(name="x", compute=noop, priority=value)  # type: ignore[arg-type]
-        assert t.priority is Priority(value)
+    @pytest.mark.parametrize(("value", "priority"), [(0, Priority.UI), (2, Priority.BACKGROUND)])
+    def test_int_priority_is_coerced(self, value: int, priority: Priority) -> None:
+        """A plain int equal to a Priority value is accepted and stored as that Priority."""
+        assert Task(name="x", compute=noop, priority=value).priority is priority  # type: ignore[arg-type]
 
     def test_negative_timeout(self) -> None:
         """A negative timeout is a ValueError naming the field."""
@@ -122,6 +121,70 @@ class TestNoOpTaskState:
         assert seen[0] is not seen[1]
 
 
+class TestPerExecutionState:
+    async def test_factory_gives_each_execution_a_fresh_state(self, multi: TaskExecutor) -> None:
+        """initial_state=Counter (the class) is called once per execution: a second execute
+        starts from zero, and concurrent executions never share an object."""
+        seen: list[Counter] = []
+        both_running = asyncio.Event()
+
+        async def count_to_three(r: object, s: Counter, ctx: InterruptContext) -> int:
+            seen.append(s)
+            while s.value < 3:
+                s.value += 1
+                await ctx.save_state(s)
+            if len(seen) == 3:
+                both_running.set()
+            elif len(seen) == 2:
+                await both_running.wait()  # the two later executions overlap
+            return s.value
+
+        t = task(count_to_three, initial_state=Counter)
+        assert await multi.execute(t) == 3
+        first = multi.submit_nowait(t)
+        second = multi.submit_nowait(t, Priority.UI)
+        assert (await first, await second) == (3, 3)
+        assert len({id(s) for s in seen}) == 3
+
+    async def test_lambda_factory(self, single: TaskExecutor) -> None:
+        """Any zero-argument callable is a factory, called once per execution."""
+        made: list[Counter] = []
+
+        def make() -> Counter:
+            made.append(Counter(10))
+            return made[-1]
+
+        async def value(r: object, s: Counter, ctx: InterruptContext) -> int:
+            return s.value
+
+        t = task(value, initial_state=make)
+        assert await single.execute(t) == 10
+        assert await single.execute(t) == 10
+        assert len(made) == 2
+
+    async def test_factory_must_return_a_task_state(self, single: TaskExecutor) -> None:
+        """A factory returning something without save/restore is a TypeError at submit."""
+        t = task(const(1), initial_state=lambda: object())
+        with pytest.raises(TypeError, match=r"initial_state\(\) must return a TaskState"):
+            single.submit_nowait(t)
+        assert single.statistics().submitted == 0
+
+    async def test_state_object_in_use_is_refused(self, single: TaskExecutor) -> None:
+        """A state object used by a live execution cannot start a second one (ValueError
+        naming the fix); once that execution ended, it can be used again."""
+        gate = Gate()
+        t = task(gate, initial_state=Counter())
+        running = single.submit_nowait(t)
+        await gate.started.wait()
+        with pytest.raises(ValueError, match="in use by another live execution.*factory"):
+            single.submit_nowait(t)
+        with pytest.raises(ValueError, match="in use by another live execution"):
+            await single.execute(task(const(1), initial_state=t.initial_state))
+        gate.release.set()
+        assert await running == "done"
+        assert await single.execute(task(const(2), initial_state=t.initial_state)) == 2
+
+
 class TestStateRestore:
     async def test_saved_state_is_restored_before_the_first_run(self, single: TaskExecutor) -> None:
         """saved_state is restored into initial_state, and that object goes to compute."""
@@ -167,6 +230,19 @@ class TestSaveState:
 
         with pytest.raises(TypeError, match="save_state\\(\\) needs a TaskState"):
             await single.execute(task(compute))
+
+    async def test_save_without_initial_state(self, single: TaskExecutor) -> None:
+        """Saving a state in a task that has no initial_state is a ValueError naming the
+        fix (its rerun could never restore the snapshot); saving the NoOpTaskState it was
+        given stays harmless."""
+
+        async def compute(r: object, s: TaskState, ctx: InterruptContext) -> None:
+            await ctx.save_state(s)
+            await ctx.save_state(Counter(5))
+
+        with pytest.raises(ValueError, match=r"has no initial_state.*initial_state=") as info:
+            await single.execute(task(compute, name="forgetful"))
+        assert "'forgetful'" in str(info.value)
 
     async def test_save_failure(self, single: TaskExecutor) -> None:
         """A save() that raises becomes StateSaveError with the cause chained."""
@@ -226,6 +302,31 @@ class TestHandle:
         assert handle.status is TaskStatus.COMPLETED
         assert "completed" in repr(handle)
 
+    async def test_snapshot(self, single: TaskExecutor) -> None:
+        """handle.snapshot is None until a save, then the bytes of the latest save_state;
+        a task's saved_state is the snapshot before any save."""
+        gate = Gate()
+
+        async def checkpoints(r: object, s: Counter, ctx: InterruptContext) -> None:
+            for value in (1, 2):
+                s.value = value
+                await ctx.save_state(s)
+            await gate(r, s, ctx)
+
+        handle = single.submit_nowait(task(checkpoints, initial_state=Counter))
+        assert handle.snapshot is None
+        await gate.started.wait()
+        assert handle.snapshot == b"2"
+        gate.release.set()
+        await handle
+        assert handle.snapshot == b"2"
+        resumed = single.submit_nowait(task(const(0), initial_state=Counter, saved_state=b"9"))
+        assert resumed.snapshot == b"9"
+        await resumed
+        never = single.submit_nowait(task(const(0)))
+        await never
+        assert never.snapshot is None
+
     async def test_failed_handle(self, single: TaskExecutor) -> None:
         """result() on a failed task raises the task's exception; status is FAILED."""
         error = KeyError("boom")
@@ -252,12 +353,19 @@ class TestHandle:
         submit_nowait, before anything is queued."""
         t = task(const(1))
         with pytest.raises(ValueError, match="priority must be a Priority"):
-            await single.execute(t, 7)  # type: ignore[arg-type]
+            await single.execute(t, 3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):
             await single.submit(t, "UI")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="priority must be a Priority"):
             single.submit_nowait(t, 5)  # type: ignore[arg-type]
         assert single.statistics().submitted == 0
+
+    async def test_submit_coerces_int_priority(self, single: TaskExecutor) -> None:
+        """execute/submit accept the int of a Priority and queue in that lane."""
+        handle = await single.submit(task(const(1), Priority.BACKGROUND), 0)  # type: ignore[arg-type]
+        assert handle.priority is Priority.UI
+        assert await handle == 1
+        assert await single.execute(task(const(2)), 1) == 2  # type: ignore[arg-type]
 
     async def test_submit_rejects_non_tasks(self, single: TaskExecutor) -> None:
         """Anything but a Task is a TypeError."""

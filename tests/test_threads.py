@@ -1,4 +1,4 @@
-"""Sync computes in worker threads (SPEC §2.2, §7)."""
+"""Sync computes in worker threads."""
 
 from __future__ import annotations
 
@@ -88,6 +88,25 @@ class TestSyncCompute:
         assert await handle == "finished"
         assert gate.attempts == [1, 2]
         assert state.restored == [5]
+
+    async def test_save_state_called_from_a_thread_saves(self, single: TaskExecutor) -> None:
+        """save_state(state) called (not awaited) from a sync compute's thread saves at
+        once, like save_state_nowait: the rerun after a preemption resumes from it."""
+        started = threading.Event()
+
+        def compute(resource: object, state: Counter, ctx: InterruptContext) -> list[int]:
+            if ctx.attempt == 1:
+                state.value = 7
+                ctx.save_state(state)  # no await: this is a thread
+                started.set()
+                while not ctx.is_interrupted():
+                    time.sleep(0.001)  # polling interval of a CPU-bound loop, not an ordering
+            return state.restored
+
+        handle = single.submit_nowait(task(compute, BG, initial_state=Counter))
+        await anyio.to_thread.run_sync(started.wait)
+        assert await single.execute(task(const("ui"), UI)) == "ui"
+        assert await handle == [7]
 
     async def test_caller_cancel_interrupts_the_thread(self, single: TaskExecutor) -> None:
         """Cancelling the caller of a sync compute flips is_interrupted() ("cancelled")."""

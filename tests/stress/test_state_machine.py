@@ -3,9 +3,15 @@
 Each rule is one thing a program does to an executor: submit a task (of many kinds, at
 any priority, through ``execute``, ``submit`` or ``submit_nowait``), cancel a caller,
 cancel a handle, let the event loop run some iterations, shut down (draining or not,
-waiting or not) and start a fresh executor. After every rule the invariants that
-``_ledger.py`` lists are checked, and again at teardown, once every executor is shut down
-and every call ended. ``_calls.py`` holds what a call is, ``_computes.py`` what it runs.
+waiting or not) and start a fresh executor. After every rule the scheduling invariants are
+checked, and again at teardown, once every executor is shut down and every call ended:
+
+* every call ends with exactly one outcome, of a kind its history allows;
+* no execution runs twice at once, a worker runs one compute at a time (so nothing
+  overlaps in single-processor mode), and lanes go to the right kind of worker;
+* no compute starts for a call that already has its outcome;
+* a run that follows a snapshot starts from exactly that snapshot;
+* the statistics add up after every step, and match the calls' outcomes at the end.
 
 The loop is driven by hand (``loop.run_until_complete`` per rule), so every interleaving
 of the async computes is decided by loop iterations. Timeouts are either ``0`` (they fire
@@ -322,6 +328,6 @@ MACHINES = {
 @pytest.mark.parametrize("mode", sorted(MACHINES))
 def test_executor_state_machine(mode: str) -> None:
     """Random programs of submits, cancels, timeouts, loop steps and shutdowns keep every
-    scheduling invariant after every step, in each executor configuration."""
+    scheduling invariant (docs/design.md) after every step, in each executor configuration."""
     machine = _machine(f"ExecutorMachine_{mode}", MACHINES[mode])
     run_state_machine_as_test(machine, settings=STRESS)

@@ -1,0 +1,86 @@
+"""The library's logger: structlog events routed through the stdlib logger ``microscheduler``.
+
+A library must not assume its application configured structlog, and must be silent until
+the application asks for its events. So the executor's default logger wraps
+``logging.getLogger("microscheduler")`` in structlog, deciding how when an executor starts
+(its ``bind()``):
+
+* if the application configured structlog, its processors and wrapper class apply, so an
+  app using structlog (its stdlib integration included) gets the library's events
+  formatted like its own;
+* if not, each event becomes one plain message, ``event key=value ...`` (and the traceback,
+  if any), leaving timestamps and levels to the ``logging`` handler's format;
+* either way what is *shown* is decided by ``logging``: with nothing configured, only
+  warnings and errors reach stderr (``logging.lastResort``), debug and info are dropped; a
+  handler and a level on ``microscheduler`` (or the root logger) show more.
+
+Per-task events are debug events; :func:`debug_enabled` lets the executor skip them
+entirely (no event dict is built) when neither structlog nor ``logging`` would keep them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import Processor
+
+__all__ = ("STDLIB_LOGGER", "debug_enabled", "logger")
+
+#: The stdlib logger every event of the library's default logger goes to.
+STDLIB_LOGGER = logging.getLogger("microscheduler")
+
+
+def _render_plain(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> str:
+    """``event key=value ...``, then the traceback ``format_exc_info`` left, if any."""
+    event = event_dict.pop("event", "")
+    exception = event_dict.pop("exception", None)
+    text = " ".join([str(event), *(f"{key}={value}" for key, value in event_dict.items())])
+    return text if exception is None else f"{text}\n{exception}"
+
+
+_PLAIN_PROCESSORS: tuple[Processor, ...] = (structlog.processors.format_exc_info, _render_plain)
+
+
+class _LibraryLogger:
+    """The library's default logger (see the module docstring); never configures structlog.
+
+    The choice between the application's structlog configuration and the plain rendering
+    is made at each ``bind()``, which the executor calls once when it starts.
+    """
+
+    __slots__ = ()
+
+    def bind(self, **values: Any) -> Any:
+        """A structlog bound logger writing to the stdlib logger ``microscheduler``."""
+        processors = None if structlog.is_configured() else _PLAIN_PROCESSORS
+        return structlog.wrap_logger(STDLIB_LOGGER, processors=processors).bind(**values)
+
+    def __getattr__(self, name: str) -> Any:
+        # ``logger.info(...)`` and friends on the unbound logger (rare: before start).
+        return getattr(self.bind(), name)
+
+
+#: The library's default structlog logger.
+logger: Any = _LibraryLogger()
+
+
+def debug_enabled(log: Any) -> bool:
+    """Whether a debug event sent to the bound logger ``log`` could be emitted at all.
+
+    False when a stdlib logger it wraps (a bound logger keeps it as ``_logger``) is not
+    enabled for DEBUG, or when its structlog wrapper filters debug out. A logger that says
+    neither is assumed to keep everything.
+    """
+    wrapped = getattr(log, "_logger", None)
+    if isinstance(wrapped, logging.Logger) and not wrapped.isEnabledFor(logging.DEBUG):
+        return False
+    check = getattr(log, "is_enabled_for", None) or getattr(log, "isEnabledFor", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(logging.DEBUG))
+    except Exception:
+        return True
