@@ -20,6 +20,9 @@ from ._interrupt import InterruptContext as InterruptContext
 from ._priority import Priority as Priority
 from ._priority import WorkerInfo as WorkerInfo
 from ._priority import WorkerType as WorkerType
+from ._snapshots import MemorySnapshotStore as MemorySnapshotStore
+from ._snapshots import SnapshotStore as SnapshotStore
+from ._snapshots import SQLiteSnapshotStore as SQLiteSnapshotStore
 from ._state import NoOpTaskState as NoOpTaskState
 from ._state import TaskState as TaskState
 from ._stats import ExecutorStatistics as ExecutorStatistics
@@ -33,11 +36,14 @@ __all__ = (
     "ExecutorShutdownError",
     "ExecutorStatistics",
     "InterruptContext",
+    "MemorySnapshotStore",
     "MicroschedulerError",
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
+    "SQLiteSnapshotStore",
     "SchedulerEvent",
+    "SnapshotStore",
     "StateRestoreError",
     "StateSaveError",
     "Task",

@@ -21,6 +21,8 @@ SPEC_NAMES = {
     "ExecutorStatistics", "MicroschedulerError", "ExecutorShutdownError",
     "ExecutorNotStartedError", "QueueFullError", "TaskInterruptedError", "StateRestoreError",
     "StateSaveError", "ConfigError",
+    # Version 2
+    "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore", "SQLiteSnapshotStore",
 }  # fmt: skip
 
 
