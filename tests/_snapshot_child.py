@@ -6,8 +6,9 @@ flushed at once, so the parent can follow it and kill it at a chosen moment:
 - ``open PATH``: open the store; print ``opened`` or ``ConfigError: <message>``.
 - ``write PATH WRITER N SIZE``: wait for a ``go`` line on stdin, then N times save a
   payload under the key WRITER and under the key ``shared``; print ``done``.
-- ``checkpoint PATH KEY SIZE``: save payloads 1, 2, 3, ... under KEY forever, printing
-  ``saved <n>`` after each save has returned (the parent kills it).
+- ``checkpoint PATH KEY SIZE``: print ``resumed <n>`` for the payload already under KEY
+  (0 if none), then save payloads n+1, n+2, ... under KEY forever, printing ``saved <n>``
+  after each save has returned (the parent kills it).
 - ``read PATH KEY``: print ``read <writer> <seq>`` for the payload under KEY (after
   checking it is intact), or ``read none``.
 
@@ -67,7 +68,9 @@ async def main(mode: str, path: str, args: list[str]) -> None:
             say("done")
         elif mode == "checkpoint":
             key, size = args[0], int(args[1])
-            seq = 0
+            stored = await store.load(key)
+            seq = 0 if stored is None else decode(stored)[1]
+            say(f"resumed {seq}")
             while True:
                 seq += 1
                 await store.save(key, payload(key, seq, size))
