@@ -23,11 +23,26 @@ def bash_blocks(text: str) -> list[str]:
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)]
 
 
+def snippet(name: str) -> str:
+    """The README's Python block marked ``<!-- snippet: name -->``."""
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", README, re.S)
+    assert match is not None, f"no snippet {name!r} in the README"
+    return match.group(1)
+
+
+def test_restart_snippet_is_the_example() -> None:
+    """The "Survive restarts" snippet is a verbatim part of examples/resumable_indexer.py,
+    which tests/test_crash_resume.py kills and runs again."""
+    example = (ROOT / "examples" / "resumable_indexer.py").read_text()
+    assert snippet("resumable_indexer") in example
+
+
 def test_integration_snippets_are_the_tested_docs() -> None:
     """The README's integration snippets are verbatim copies of docs/integrations.md's,
     which tests/test_fastapi.py, test_aiohttp.py and test_pytest_plugin.py run for real."""
     docs = python_blocks((ROOT / "docs" / "integrations.md").read_text())
-    _quickstart, *integration_blocks = python_blocks(README)
+    _quickstart, *others = python_blocks(README)
+    integration_blocks = [block for block in others if block != snippet("resumable_indexer")]
     assert len(integration_blocks) == 3  # every other README snippet is checked here
     for block in integration_blocks:
         assert block in docs
