@@ -7,6 +7,8 @@ save to return; the figure is wall time / saves. Variants, interleaved round by 
   the call made in a worker thread): the library figure — what a durable checkpoint costs;
 - ``MemorySnapshotStore``: the baseline — what a checkpoint costs when it only has to
   outlive a preemption, not the process;
+- peer ``SQLite NORMAL``: ``SQLiteSnapshotStore(path, synchronous="NORMAL")`` — survives
+  ``kill -9`` but not a power loss; no fsync per save;
 - peer ``sqlite3 on the loop``: the same upsert and commit called directly on the event
   loop (blocking it): the database's own cost, without the hop to a worker thread.
 
@@ -85,9 +87,10 @@ async def _measure(settings: Settings, directory: Path) -> dict[str, Any]:
     timed = _save_state_calls if through_executor else _store_saves
     memory = m.MemorySnapshotStore()
     sqlite_store = m.SQLiteSnapshotStore(directory / "store.db")
+    normal_store = m.SQLiteSnapshotStore(directory / "normal.db", synchronous="NORMAL")
     if not through_executor:
-        await memory.open()
-        await sqlite_store.open()
+        for store in (memory, sqlite_store, normal_store):
+            await store.open()
 
     direct = sqlite3.connect(directory / "direct.db", isolation_level=None)
     direct.execute("PRAGMA journal_mode=WAL")
@@ -109,14 +112,15 @@ async def _measure(settings: Settings, directory: Path) -> dict[str, Any]:
     variants: dict[str, Variant] = {
         "sqlite": partial(timed, sqlite_store, saves),
         "memory": partial(timed, memory, saves),
+        "normal": partial(timed, normal_store, saves),
         "direct": on_the_loop,
     }
     try:
         samples = await interleave(variants, settings.rounds)
     finally:
         direct.close()
-        await sqlite_store.close()
-        await memory.close()
+        for store in (memory, sqlite_store, normal_store):
+            await store.close()
     return {
         "samples_s_per_save": samples,
         "timed_call": "interrupt.save_state" if through_executor else "store.save",
@@ -132,7 +136,7 @@ def measure(settings: Settings, loop: str) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="microscheduler-bench-") as directory:
         found = run(loop, partial(_measure, settings, Path(directory)))
     samples = found["samples_s_per_save"]
-    sqlite_s, memory_s, direct_s = (median(samples[k]) for k in ("sqlite", "memory", "direct"))
+    sqlite_s, memory_s = median(samples["sqlite"]), median(samples["memory"])
     return [
         Row(
             benchmark="checkpoint cost",
@@ -144,7 +148,10 @@ def measure(settings: Settings, loop: str) -> list[Row]:
             baseline_name="MemorySnapshotStore",
             ratio=sqlite_s / memory_s if memory_s else None,
             target=None,
-            peers={"sqlite3 on the loop": direct_s},
+            peers={
+                "SQLite NORMAL": median(samples["normal"]),
+                "sqlite3 on the loop": median(samples["direct"]),
+            },
             detail={**found, "note": "seconds per durable save ('s/task' column: per save)"},
         )
     ]

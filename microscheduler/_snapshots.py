@@ -13,7 +13,7 @@ that submits the same key after a crash resumes where the killed one stopped.
   does not give up on the thread when the caller is cancelled: a cancelled ``save`` still
   finishes (committed or rolled back) before the cancellation is delivered.
 - Each write is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction in WAL mode with
-  ``synchronous=FULL``: it is on disk when ``save`` returns, and a write that fails is
+  ``synchronous=FULL`` by default: it is on disk when ``save`` returns, and a write that fails is
   rolled back, leaving the previous snapshot as it was. ``BEGIN IMMEDIATE`` takes the write
   lock up front, so another process holding it makes this one wait (``busy_timeout``)
   instead of failing at once.
@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import Literal, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -173,23 +173,38 @@ class SQLiteSnapshotStore:
         path: The database file; created, with its table, if it does not exist. Its
             directory must exist and be writable (WAL mode keeps two files beside it).
         busy_timeout: Seconds to wait for another connection's write lock before failing.
+        synchronous: ``"FULL"`` (the default): each save is synced to the device before it
+            returns, so it survives a power loss or an OS crash too. ``"NORMAL"``: each
+            save survives the process being killed, but the last ones may be rolled back
+            by a power loss or an OS crash; it skips an fsync per save, which is most of
+            a save's cost on many disks.
 
     Raises:
         TypeError: ``path`` is not a str or path, or ``busy_timeout`` is not a number.
-        ValueError: ``busy_timeout`` is negative.
+        ValueError: ``busy_timeout`` is negative, or ``synchronous`` is neither
+            ``"FULL"`` nor ``"NORMAL"``.
     """
 
     __module__ = "microscheduler"
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ) -> None:
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
             raise TypeError(f"busy_timeout must be a number, got {type(busy_timeout).__name__}")
         if busy_timeout < 0:
             raise ValueError(f"busy_timeout cannot be negative, got {busy_timeout}")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self._path = os.fspath(path)
         self._busy_timeout = float(busy_timeout)
+        self._synchronous = synchronous
         self._connection: sqlite3.Connection | None = None
         self._state = _State.NEW
         self._lock = threading.Lock()
@@ -274,7 +289,7 @@ class SQLiteSnapshotStore:
     def _open_locked(self) -> None:
         if self._connection is not None:
             return
-        self._connection = _connect(self._path, self._busy_timeout)
+        self._connection = _connect(self._path, self._busy_timeout, self._synchronous)
         self._state = _State.OPEN
         logger.debug("snapshot_store_opened", path=self._path)
 
@@ -306,7 +321,7 @@ class SQLiteSnapshotStore:
             logger.debug("snapshot_store_closed", path=self._path)
 
 
-def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
     """Open ``path`` in WAL mode, make sure it is writable and holds the snapshot table.
 
     Raises ConfigError (with the sqlite3 or OS error as its cause) when it cannot.
@@ -327,7 +342,7 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
                 f"snapshot store {path!r} cannot use write-ahead logging (journal mode "
                 f"stays {mode!r}); give SQLiteSnapshotStore the path of a file on disk"
             )
-        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
         # A real write transaction proves the file and its directory are writable now,
         # not at the first checkpoint.
         connection.execute("BEGIN IMMEDIATE")

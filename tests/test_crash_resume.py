@@ -8,28 +8,31 @@ second process finds in the same SQLite file.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from _integration import ROOT, load_example
 
 HERE = Path(__file__).resolve().parent
 STORE_CHILD = HERE / "_snapshot_child.py"
 EXECUTOR_CHILD = HERE / "_crash_child.py"
 
 
-def run_until_saved(command: list[str], at_least: int) -> list[str]:
-    """Start ``command``, SIGKILL it once it printed ``saved <n>`` with n >= at_least, and
-    return every line it printed (those after the one that triggered the kill included)."""
+def run_until(command: list[str], kill_after: Callable[[str], bool]) -> list[str]:
+    """Start ``command``, SIGKILL it once it printed a line for which ``kill_after`` is
+    true, and return every line it printed (those after that line included)."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
     try:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            kind, _, value = lines[-1].partition(" ")
-            if kind == "saved" and int(value) >= at_least:
+            if kill_after(lines[-1]):
                 break
         proc.send_signal(signal.SIGKILL)
         rest, err = proc.communicate(timeout=30)
@@ -39,6 +42,11 @@ def run_until_saved(command: list[str], at_least: int) -> list[str]:
             proc.communicate()
     assert proc.returncode == -signal.SIGKILL, f"the child ended by itself:\n{err}"
     return lines + rest.splitlines()
+
+
+def run_until_saved(command: list[str], at_least: int) -> list[str]:
+    """:func:`run_until` the child reports ``saved <n>`` with n >= at_least."""
+    return run_until(command, lambda line: line.startswith("saved ") and int(line[6:]) >= at_least)
 
 
 def numbers(lines: list[str], kind: str) -> list[int]:
@@ -109,3 +117,30 @@ def test_executor_resumes_a_killed_keyed_task(tmp_path: Path) -> None:
         left = check.execute("SELECT count(*) FROM microscheduler_snapshots").fetchone()
     check.close()
     assert left == (0,)  # a completed execution deletes its snapshot
+
+
+def test_resumable_indexer_example_continues_after_kill(tmp_path: Path) -> None:
+    """examples/resumable_indexer.py killed with SIGKILL continues on its next run from the
+    last chunk it reported saved (or the one after it) and indexes everything once."""
+    example = load_example("resumable_indexer")
+    chunks, total = example.CHUNKS, example.CHUNKS * len(example.DOCUMENTS)
+    db = tmp_path / "indexer.db"
+    command = [sys.executable, str(ROOT / "examples" / "resumable_indexer.py"), "--db", str(db)]
+    saved = re.compile(r"saved (\d+) documents \+ (\d+) chunks")
+
+    def position(line: str) -> int | None:
+        match = saved.fullmatch(line)
+        return None if match is None else int(match[1]) * chunks + int(match[2])
+
+    first = run_until([*command, "--delay", "0.02"], lambda line: (position(line) or 0) >= 5)
+    last_reported = max(p for p in map(position, first) if p is not None)
+
+    second = subprocess.run([*command, "--delay", "0"], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    lines = second.stdout.splitlines()
+    resumed = re.fullmatch(r"resuming at (\w+), chunk (\d+)", lines[0])
+    assert resumed is not None, lines[0]
+    resumed_from = example.DOCUMENTS.index(resumed[1]) * chunks + int(resumed[2]) - 1
+    assert last_reported <= resumed_from <= last_reported + 1
+    assert [position(line) for line in lines[1:-1]] == list(range(resumed_from + 1, total + 1))
+    assert lines[-1] == f"indexed {len(example.DOCUMENTS)} documents"
