@@ -52,7 +52,7 @@ QUICK = Settings(
     memory_repeats=1,
     resume_steps=200,
     resume_preemptions=(5,),
-    checkpoint_saves=200,
+    checkpoint_saves=50,
 )
 
 FULL = Settings(
