@@ -155,7 +155,11 @@ async def load_wrk(wrk: str, url: str, clients: int, seconds: float) -> dict[str
     proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
     out, _ = await proc.communicate()
     Path(script.name).unlink()
-    text = out.decode()
+    return parse_wrk(out.decode())
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    """p50, p99 (seconds), requests/s and non-2xx responses from ``wrk --latency`` output."""
     found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, flags=re.M))
     rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
