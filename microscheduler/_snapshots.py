@@ -9,9 +9,11 @@ that submits the same key after a crash resumes where the killed one stopped.
 - One connection, used by one thread at a time: a ``threading.Lock`` serialises every call
   (whatever loop or thread makes it), and a ``CapacityLimiter(1)`` per event loop keeps the
   calls waiting for that lock on the loop rather than in parked worker threads.
-- Every blocking call runs in a worker thread through ``anyio.to_thread.run_sync``, which
-  does not give up on the thread when the caller is cancelled: a cancelled ``save`` still
-  finishes (committed or rolled back) before the cancellation is delivered.
+- Every blocking call runs in a worker thread through ``anyio.to_thread.run_sync``. A call
+  under way is never torn by a cancellation: cancelled through an anyio cancel scope (as
+  the executor cancels runs), the caller waits for the thread to finish; cancelled by a
+  plain ``Task.cancel()``, the caller returns at once and the thread still commits or
+  rolls back, holding the lock, before the next call runs.
 - Each write is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction in WAL mode with
   ``synchronous=FULL`` by default: it is on disk when ``save`` returns, and a write that fails is
   rolled back, leaving the previous snapshot as it was. ``BEGIN IMMEDIATE`` takes the write

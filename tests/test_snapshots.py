@@ -8,15 +8,18 @@ SIGKILL between writes (in test_crash_resume.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import FrameType
 
+import anyio
 import pytest
 from _snapshot_child import decode, payload
 
@@ -38,6 +41,35 @@ def child(*args: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+def thread_running(function: str) -> bool:
+    """Whether some thread is now inside a Python function of that name."""
+    frame: FrameType | None
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if frame.f_code.co_name == function:
+                return True
+            frame = frame.f_back
+    return False
+
+
+async def wait_for_thread_in(function: str) -> None:
+    """Return once a worker thread has entered ``function`` (polls that observable state)."""
+    while not thread_running(function):  # noqa: ASYNC110 - a thread's state has no event
+        await asyncio.sleep(0.001)
+
+
+@contextlib.contextmanager
+def held_write_lock(path: Path) -> Iterator[None]:
+    """Hold the database's write lock from another connection, as another process would."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -266,15 +298,50 @@ class TestSQLiteStore:
         path = tmp_path / "s.db"
         async with SQLiteSnapshotStore(path, busy_timeout=0.05) as store:
             await store.save("doc", b"before")
-            other = sqlite3.connect(path, isolation_level=None)
-            other.execute("BEGIN IMMEDIATE")  # another process's long write
-            try:
-                with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-                    await store.save("doc", b"during")
-            finally:
-                other.execute("ROLLBACK")
-                other.close()
+            with (
+                held_write_lock(path),
+                pytest.raises(sqlite3.OperationalError, match="database is locked"),
+            ):
+                await store.save("doc", b"during")
             assert await store.load("doc") == b"before"
+
+    async def test_a_save_cancelled_by_a_scope_completes_first(self, tmp_path: Path) -> None:
+        """A save under way in its worker thread, cancelled through an anyio cancel scope
+        (as the executor cancels runs), is not abandoned: the caller waits until the
+        write has committed."""
+        path = tmp_path / "s.db"
+        async with SQLiteSnapshotStore(path, busy_timeout=30.0) as store:
+            await store.save("doc", b"old")
+            scope = anyio.CancelScope()
+
+            async def save() -> None:
+                with scope:
+                    await store.save("doc", b"new")
+
+            with held_write_lock(path):
+                saving = asyncio.create_task(save())
+                await wait_for_thread_in("_write_locked")
+                scope.cancel()
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                assert not saving.done()
+            await saving
+            assert scope.cancelled_caught is False  # the save returned before it could be
+            assert await store.load("doc") == b"new"
+
+    async def test_a_save_cancelled_by_asyncio_never_tears(self, tmp_path: Path) -> None:
+        """A save whose task is cancelled with Task.cancel() raises CancelledError at once;
+        its write goes on in its thread and commits whole before the next call runs."""
+        path = tmp_path / "s.db"
+        async with SQLiteSnapshotStore(path, busy_timeout=30.0) as store:
+            await store.save("doc", b"old")
+            with held_write_lock(path):
+                saving = asyncio.create_task(store.save("doc", b"new"))
+                await wait_for_thread_in("_write_locked")
+                saving.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await saving
+            assert await store.load("doc") == b"new"
 
     async def test_one_store_shared_by_two_event_loops(self, tmp_path: Path) -> None:
         """Two threads, each with its own event loop, writing through one store at once
