@@ -24,11 +24,13 @@ from typing import Any
 from . import _library as lib
 from . import (
     bench_bulk,
+    bench_checkpoint,
     bench_memory,
     bench_overhead,
     bench_preemption,
     bench_resume,
     bench_scale,
+    bench_service,
 )
 from ._harness import Row, available_loops, format_table, quiet_logging
 from ._settings import FULL, QUICK, Settings
@@ -39,8 +41,12 @@ BENCHMARKS: dict[str, Callable[[Settings, str], list[Row]]] = {
     "preemption": bench_preemption.measure,
     "memory": bench_memory.measure,
     "resume": bench_resume.measure,
+    "checkpoint": bench_checkpoint.measure,
+    # Real HTTP load on uvicorn processes: minutes, so full mode only (it returns no rows
+    # in --quick).
+    "service": bench_service.measure,
 }
-ORDER = ["overhead", "scale", "bulk", "preemption", "memory", "resume"]
+ORDER = ["overhead", "scale", "bulk", "preemption", "memory", "resume", "checkpoint", "service"]
 
 
 def machine() -> dict[str, Any]:

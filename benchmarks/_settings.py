@@ -21,6 +21,8 @@ class Settings:
         memory_repeats: fresh subprocesses per variant in the memory benchmark.
         resume_steps: S, the steps of the resumable job.
         resume_preemptions: the values of P in the resume benchmark.
+        checkpoint_saves: durable saves per round of the checkpoint cost benchmark.
+        service_seconds: seconds per load phase of the service benchmark (full mode only).
         seed: seed of every random choice, so two runs ask the same questions.
     """
 
@@ -34,6 +36,8 @@ class Settings:
     memory_repeats: int
     resume_steps: int
     resume_preemptions: tuple[int, ...]
+    checkpoint_saves: int = 500
+    service_seconds: float = 5.0
     seed: int = 20261126
 
 
@@ -48,6 +52,7 @@ QUICK = Settings(
     memory_repeats=1,
     resume_steps=200,
     resume_preemptions=(5,),
+    checkpoint_saves=50,
 )
 
 FULL = Settings(
@@ -61,4 +66,5 @@ FULL = Settings(
     memory_repeats=3,
     resume_steps=1_000,
     resume_preemptions=(1, 5, 20),
+    checkpoint_saves=2_000,
 )

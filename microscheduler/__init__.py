@@ -24,6 +24,7 @@ from ._priority import WorkerInfo as WorkerInfo
 from ._priority import WorkerType as WorkerType
 from ._snapshots import MemorySnapshotStore as MemorySnapshotStore
 from ._snapshots import SnapshotStore as SnapshotStore
+from ._snapshots import SQLiteSnapshotStore as SQLiteSnapshotStore
 from ._state import NoOpTaskState as NoOpTaskState
 from ._state import TaskState as TaskState
 from ._stats import ExecutorStatistics as ExecutorStatistics
@@ -40,6 +41,7 @@ __all__ = (
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
+    "SQLiteSnapshotStore",
     "SchedulerEvent",
     "SnapshotStore",
     "StateRestoreError",

@@ -28,6 +28,7 @@ from benchmarks.baselines import (
     bare_create_task,
 )
 from benchmarks.bench_scale import derive
+from benchmarks.bench_service import parse_wrk
 from microscheduler import TaskExecutor
 
 
@@ -231,3 +232,26 @@ def test_soak_short_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("microscheduler soak: 300 tasks in ")
     assert out.count("counts add up and match the calls' outcomes: yes") == 3
     assert out.rstrip().endswith("OK")
+
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000/chat
+  1 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    58.70ms    9.31ms  96.80ms   80.00%
+    Req/Sec   162.30     20.05   200.00     75.00%
+  Latency Distribution
+     50%   58.70ms
+     75%   61.05ms
+     90%   70.18ms
+     99%   1.02s
+  1623 requests in 10.00s, 252.70KB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:    162.20
+Transfer/sec:     25.27KB
+"""
+
+
+def test_wrk_output_is_read_in_seconds() -> None:
+    """The service benchmark reads wrk's p50/p99 in any unit, the rate and the errors."""
+    found = parse_wrk(WRK_OUTPUT)
+    assert found == {"p50_s": 0.0587, "p99_s": 1.02, "requests_per_s": 162.2, "errors": 3}

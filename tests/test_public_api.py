@@ -20,7 +20,9 @@ PUBLIC_NAMES = {
     "InterruptContext", "WorkerConfig", "TaskExecutor", "TaskHandle", "TaskStatus",
     "ExecutorStatistics", "MicroschedulerError", "ExecutorShutdownError",
     "ExecutorNotStartedError", "QueueFullError", "TaskInterruptedError", "StateRestoreError",
-    "StateSaveError", "ConfigError", "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore",
+    "StateSaveError", "ConfigError",
+    # Version 2
+    "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore", "SQLiteSnapshotStore",
 }  # fmt: skip
 
 

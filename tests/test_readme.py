@@ -49,6 +49,9 @@ def test_every_python_block_is_run() -> None:
     for (kind, name), code in marked.items():
         if kind == "example":
             assert code == example_body(name), name
+        elif name == "resumable_indexer":
+            # a verbatim part of the example that tests/test_crash_resume.py kills and reruns
+            assert code in (ROOT / "examples" / "resumable_indexer.py").read_text(), name
         elif name != "logging":
             assert code in docs, name
 
