@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 
+from ._events import EventCallback
 from ._exceptions import ConfigError
 from ._priority import WorkerType
 
@@ -47,6 +48,9 @@ class WorkerConfig:
             interval while the run goes on); ``None`` turns the warning off. A sync compute
             that never polls ``is_interrupted()``, or a coroutine that swallows its
             cancellation, cannot be stopped: this makes it visible.
+        on_event: A callable taking a :class:`SchedulerEvent`, or a tuple of them (each
+            gets every event), called synchronously for every step of every execution;
+            ``None`` (the default) builds no events at all.
 
     Raises:
         ConfigError: A count, capacity or grace is out of range.
@@ -64,6 +68,7 @@ class WorkerConfig:
     interrupt_grace: float = 0.0
     preempt_background: bool = False
     interrupt_warning: float | None = 5.0
+    on_event: EventCallback | tuple[EventCallback, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -105,6 +110,13 @@ class WorkerConfig:
             )
         if not isinstance(self.preempt_background, bool):
             raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
+        on_event = self.on_event
+        callbacks = on_event if isinstance(on_event, tuple) else (on_event,)
+        if on_event is not None and not all(callable(callback) for callback in callbacks):
+            raise TypeError(
+                f"on_event must be a callable taking a SchedulerEvent, a tuple of them, "
+                f"or None, got {on_event!r}"
+            )
 
     @property
     def total_workers(self) -> int:
