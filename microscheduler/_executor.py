@@ -13,6 +13,7 @@ import anyio
 import structlog
 
 from ._config import WorkerConfig
+from ._emitter import EventEmitter
 from ._exceptions import (
     ExecutorNotStartedError,
     ExecutorShutdownError,
@@ -103,6 +104,8 @@ class TaskExecutor(Outcomes):
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._counters = Counters()
+        on_event = config.on_event
+        self._events = None if on_event is None or on_event == () else EventEmitter(on_event)
         self._outstanding = 0  # admitted executions not yet retired
         self._cut = False  # shutdown has cut off all work: nothing is queued or rerun now
         self._drained: asyncio.Future[None] | None = None
@@ -216,6 +219,8 @@ class TaskExecutor(Outcomes):
         log = self._log_source
         self._log = log.bind() if hasattr(log, "bind") else log
         self._debug = _debug_enabled(self._log)
+        if self._events is not None:
+            self._events.bind(loop, self._log)
         for worker, resource in zip(self._workers, resources, strict=True):
             worker.resource = resource
         self._worker_of_task = {
@@ -346,6 +351,8 @@ class TaskExecutor(Outcomes):
         lane.push(handle)
         self._counters.submitted += 1
         self._outstanding += 1
+        if self._events is not None:
+            self._events.submitted(handle)
         if timeout is not None:
             handle._deadline = loop.call_later(timeout, self._expire, handle, timeout)
         if lane.priority is not Priority.BACKGROUND:

@@ -16,6 +16,7 @@ from ._priority import Priority
 
 if TYPE_CHECKING:
     from ._config import WorkerConfig
+    from ._emitter import EventEmitter
     from ._lanes import Lane, WorkerGroup
     from ._preemption import Supervisor
     from ._stats import Counters
@@ -42,6 +43,7 @@ class Outcomes:
     _config: WorkerConfig
     _loop: asyncio.AbstractEventLoop
     _counters: Counters
+    _events: EventEmitter | None
     _lanes: tuple[Lane, Lane, Lane]
     _groups: tuple[WorkerGroup, WorkerGroup, WorkerGroup]
     _supervisor: Supervisor
@@ -74,6 +76,8 @@ class Outcomes:
 
     def _retire(self, handle: TaskHandle[Any], kind: Kind) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
+        if self._events is not None:
+            self._events.ended(handle, kind)
         handle._phase = DONE
         if handle._deadline is not None:
             handle._deadline.cancel()
@@ -195,6 +199,8 @@ class Outcomes:
                 self._log_completed(worker, handle, started)
             self._retire(handle, "completed")
             return
+        if reason == "preempted" and self._events is not None:
+            self._events.run_preempted(handle, worker.worker_id)
         if future.done():
             # The caller already has its outcome — it gave up, or its execute(timeout=)
             # expired (only _expire settles a running execution early) — perhaps in the

@@ -153,6 +153,8 @@ class Worker:
         self.current = handle
         executor._counters.running += 1
         started = loop.time() if executor._debug else 0.0
+        if executor._events is not None:
+            executor._events.run_started(handle, self.worker_id)
         if executor._debug:
             executor._log.debug(
                 "task_started",
