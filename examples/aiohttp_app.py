@@ -101,6 +101,9 @@ def statistics_to_json(stats: ExecutorStatistics) -> dict[str, Any]:
     """Render executor statistics as JSON-ready data, lanes named as in ``str(Priority)``."""
     data = {field.name: getattr(stats, field.name) for field in dataclasses.fields(stats)}
     data["queued"] = {str(priority): count for priority, count in stats.queued.items()}
+    data["queue_wait"] = {
+        str(priority): dataclasses.asdict(wait) for priority, wait in stats.queue_wait.items()
+    }
     return data
 
 

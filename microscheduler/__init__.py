@@ -23,6 +23,7 @@ from ._priority import WorkerType as WorkerType
 from ._state import NoOpTaskState as NoOpTaskState
 from ._state import TaskState as TaskState
 from ._stats import ExecutorStatistics as ExecutorStatistics
+from ._stats import QueueWait as QueueWait
 from ._task import Task as Task
 from ._task import TaskHandle as TaskHandle
 from ._task import TaskStatus as TaskStatus
@@ -37,6 +38,7 @@ __all__ = (
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
+    "QueueWait",
     "SchedulerEvent",
     "StateRestoreError",
     "StateSaveError",

@@ -24,7 +24,7 @@ from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority, WorkerType
 from ._resources import open_resources
-from ._stats import Counters, ExecutorStatistics
+from ._stats import Counters, ExecutorStatistics, QueueWaits
 from ._task import Task, TaskHandle, check_priority, check_timeout
 from ._worker import Worker
 
@@ -104,6 +104,7 @@ class TaskExecutor(Outcomes):
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._counters = Counters()
+        self._queue_waits = QueueWaits()
         on_event = config.on_event
         self._events = None if on_event is None or on_event == () else EventEmitter(on_event)
         self._outstanding = 0  # admitted executions not yet retired
@@ -174,6 +175,7 @@ class TaskExecutor(Outcomes):
             rescheduled=c.rescheduled,
             submitted=c.submitted,
             workers=len(self._workers),
+            queue_wait=self._queue_waits.snapshot(),
         )
 
     def __repr__(self) -> str:
@@ -346,8 +348,7 @@ class TaskExecutor(Outcomes):
     def _enqueue(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
         loop = self._loop
         handle = TaskHandle(self, task, lane.priority, loop)
-        if self._debug:
-            handle._queued_at = loop.time()
+        handle._queued_at = loop.time()
         lane.push(handle)
         self._counters.submitted += 1
         self._outstanding += 1

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._emitter import EventEmitter
     from ._lanes import Lane, WorkerGroup
     from ._preemption import Supervisor
-    from ._stats import Counters
+    from ._stats import Counters, QueueWaits
     from ._task import TaskHandle
     from ._worker import Worker
 
@@ -43,6 +43,7 @@ class Outcomes:
     _config: WorkerConfig
     _loop: asyncio.AbstractEventLoop
     _counters: Counters
+    _queue_waits: QueueWaits
     _events: EventEmitter | None
     _lanes: tuple[Lane, Lane, Lane]
     _groups: tuple[WorkerGroup, WorkerGroup, WorkerGroup]
@@ -248,8 +249,7 @@ class Outcomes:
 
     def _reschedule(self, handle: TaskHandle[Any]) -> None:
         handle._phase = PREEMPTED
-        if self._debug:
-            handle._queued_at = self._loop.time()
+        handle._queued_at = self._loop.time()
         self._lanes[Priority.BACKGROUND].push_rerun(handle)
         self._counters.rescheduled += 1
         if self._debug:

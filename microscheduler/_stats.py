@@ -2,12 +2,69 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 from collections.abc import Mapping
 
 from ._priority import Priority
 
-__all__ = ("Counters", "ExecutorStatistics")
+__all__ = ("Counters", "ExecutorStatistics", "QueueWait", "QueueWaits")
+
+#: How many recent queue waits each lane keeps for its percentiles.
+QUEUE_WAIT_WINDOW = 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueWait:
+    """How long the latest runs of one lane waited in the queue before they started.
+
+    Taken over a sliding window of the last runs started from the lane (at most
+    1,024), so it describes the recent past and holds bounded memory. A preempted task's
+    rerun counts from the moment it went back to the lane.
+
+    Attributes:
+        p50: Median wait in seconds, or None before the lane's first run.
+        p99: 99th-percentile wait in seconds, or None before the lane's first run.
+        samples: How many waits the percentiles are taken over.
+    """
+
+    __module__ = "microscheduler"
+
+    p50: float | None
+    p99: float | None
+    samples: int
+
+
+_NO_WAITS = QueueWait(p50=None, p99=None, samples=0)
+
+
+def _nearest_rank(ordered: list[float], percentile: int) -> float:
+    return ordered[max(0, math.ceil(percentile / 100 * len(ordered)) - 1)]
+
+
+class QueueWaits:
+    """The recent queue waits of each lane (a bounded deque per lane)."""
+
+    __slots__ = ("lanes",)
+
+    def __init__(self) -> None:
+        self.lanes = tuple(collections.deque[float](maxlen=QUEUE_WAIT_WINDOW) for _ in Priority)
+
+    def snapshot(self) -> Mapping[Priority, QueueWait]:
+        """Percentiles of each lane's window (nearest-rank)."""
+        waits = {}
+        for priority, window in zip(Priority, self.lanes, strict=True):
+            if not window:
+                waits[priority] = _NO_WAITS
+                continue
+            ordered = sorted(window)
+            waits[priority] = QueueWait(
+                p50=_nearest_rank(ordered, 50),
+                p99=_nearest_rank(ordered, 99),
+                samples=len(ordered),
+            )
+        return waits
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +88,8 @@ class ExecutorStatistics:
         rescheduled: Preempted runs queued again for a rerun.
         submitted: Executions admitted so far.
         workers: The number of workers.
+        queue_wait: For each lane (always all three keys), the median and 99th
+            percentile of how long its latest runs waited in the queue.
     """
 
     __module__ = "microscheduler"
@@ -45,6 +104,7 @@ class ExecutorStatistics:
     rescheduled: int
     submitted: int
     workers: int
+    queue_wait: Mapping[Priority, QueueWait]
 
 
 class Counters:

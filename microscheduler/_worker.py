@@ -152,7 +152,8 @@ class Worker:
         handle._phase = RUNNING
         self.current = handle
         executor._counters.running += 1
-        started = loop.time() if executor._debug else 0.0
+        started = loop.time()
+        executor._queue_waits.lanes[handle._priority].append(started - handle._queued_at)
         if executor._events is not None:
             executor._events.run_started(handle, self.worker_id)
         if executor._debug:

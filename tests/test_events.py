@@ -1,4 +1,4 @@
-"""Scheduler events (``WorkerConfig.on_event``)."""
+"""Scheduler events (``WorkerConfig.on_event``) and per-lane queue-wait statistics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from microscheduler import (
     ExecutorShutdownError,
     InterruptContext,
     Priority,
+    QueueWait,
     SchedulerEvent,
     TaskExecutor,
     WorkerConfig,
@@ -171,3 +172,41 @@ class TestEvents:
         async with executor_with(seen.append) as executor:
             await executor.execute(task(const(1), UI))
         assert len(built) == len(seen) == 3  # the patch is live: it does count
+
+
+class TestQueueWait:
+    async def test_lanes_report_none_before_any_run(self, single: TaskExecutor) -> None:
+        """Every lane has an entry; a lane nothing ran from has no percentiles."""
+        waits = single.statistics().queue_wait
+        assert set(waits) == {UI, LE, BG}
+        assert all(w == QueueWait(p50=None, p99=None, samples=0) for w in waits.values())
+
+    async def test_waits_are_measured_per_lane(self, single: TaskExecutor) -> None:
+        """A task queued behind a held worker records a wait at least as long as the
+        time it was held, in its own lane only."""
+        gate = Gate()
+        holder = single.submit_nowait(task(gate, UI, name="holder"))
+        await gate.started.wait()
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        waiter = single.submit_nowait(task(const(1), LE, name="waiter"))
+        await asyncio.sleep(0.02)  # the wait to measure: its length decides no ordering
+        held_for = loop.time() - queued_at
+        gate.release.set()
+        await holder
+        await waiter
+        waits = single.statistics().queue_wait
+        assert waits[LE].samples == 1 and waits[BG].samples == 0
+        assert waits[LE].p50 == waits[LE].p99
+        assert waits[LE].p50 is not None and waits[LE].p50 >= held_for
+        assert waits[UI].samples == 1 and waits[UI].p50 is not None
+
+    async def test_window_is_bounded(self) -> None:
+        """The percentiles come from the latest 1,024 runs of a lane, never more."""
+        async with TaskExecutor.from_config(WorkerConfig(ui_queue_buffer_size=0)) as executor:
+            handles = [executor.submit_nowait(task(const(i), UI)) for i in range(1100)]
+            for handle in handles:
+                await handle
+            wait = executor.statistics().queue_wait[UI]
+        assert wait.samples == 1024
+        assert wait.p50 is not None and wait.p99 is not None and 0 <= wait.p50 <= wait.p99

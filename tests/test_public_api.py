@@ -22,8 +22,8 @@ SPEC_NAMES = {
     "ExecutorNotStartedError", "QueueFullError", "TaskInterruptedError", "StateRestoreError",
     "StateSaveError", "ConfigError",
 }  # fmt: skip
-# Names added since: observability (scheduler events).
-PUBLIC_NAMES = SPEC_NAMES | {"SchedulerEvent"}
+# Names added since: observability (scheduler events, queue-wait percentiles).
+PUBLIC_NAMES = SPEC_NAMES | {"QueueWait", "SchedulerEvent"}
 
 
 class TestExports:
