@@ -26,6 +26,7 @@ from ._executor import TaskExecutor
 from ._interrupt import InterruptContext
 from ._priority import Priority
 from ._task import Task
+from .timeline import Timeline
 
 __all__ = ("main",)
 
@@ -136,10 +137,12 @@ class Demo:
 
     async def run(self) -> Report:
         args = self.args
+        timeline = Timeline(title="microscheduler demo") if args.timeline else None
         config = WorkerConfig(
             ui_workers=1,
             background_workers=args.workers - 1,
             preempt_background=args.preempt_background,
+            on_event=timeline,
         )
         async with TaskExecutor.from_config(config, logger=_logger(args.verbose)) as executor:
             mode = "single-processor" if config.single_processor else f"{args.workers} workers"
@@ -168,6 +171,9 @@ class Demo:
                 self.say("Background", "indexing did not finish within --duration; stopping")
             stats = executor.statistics()
         self.print_summary(stats.preempted, stats.rescheduled)
+        if timeline is not None:
+            timeline.write(args.timeline)
+            print(f"  timeline           written to {args.timeline}", file=self.out)
         return self.report
 
     def print_summary(self, preempted: int, rescheduled: int) -> None:
@@ -248,6 +254,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="random seed for the UI request arrivals (default: 7)"
+    )
+    demo.add_argument(
+        "--timeline",
+        metavar="PATH",
+        help="also write the run as a timeline picture: one HTML file that opens from disk",
     )
     demo.add_argument(
         "--verbose",
