@@ -24,7 +24,7 @@ from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority, WorkerType
 from ._resources import open_resources
-from ._stats import Counters, ExecutorStatistics, QueueWaits
+from ._stats import Counters, ExecutorStatistics, QueueWaits, clock
 from ._task import Task, TaskHandle, check_priority, check_timeout
 from ._worker import Worker
 
@@ -348,7 +348,7 @@ class TaskExecutor(Outcomes):
     def _enqueue(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
         loop = self._loop
         handle = TaskHandle(self, task, lane.priority, loop)
-        handle._queued_at = loop.time()
+        handle._queued_at = clock()
         lane.push(handle)
         self._counters.submitted += 1
         self._outstanding += 1

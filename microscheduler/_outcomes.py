@@ -13,6 +13,7 @@ from ._exceptions import ExecutorShutdownError, TaskInterruptedError
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import DONE, PREEMPTED, RUNNING
 from ._priority import Priority
+from ._stats import clock
 
 if TYPE_CHECKING:
     from ._config import WorkerConfig
@@ -249,7 +250,7 @@ class Outcomes:
 
     def _reschedule(self, handle: TaskHandle[Any]) -> None:
         handle._phase = PREEMPTED
-        handle._queued_at = self._loop.time()
+        handle._queued_at = clock()
         self._lanes[Priority.BACKGROUND].push_rerun(handle)
         self._counters.rescheduled += 1
         if self._debug:
@@ -257,7 +258,7 @@ class Outcomes:
         self._groups[Priority.BACKGROUND].wake_one()
 
     def _log_completed(self, worker: Worker, handle: TaskHandle[Any], started: float) -> None:
-        now = self._loop.time()
+        now = clock()
         self._log.debug(
             "task_completed",
             task=handle.name,

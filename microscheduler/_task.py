@@ -252,7 +252,7 @@ class TaskHandle(Generic[T_co]):
         self._ctx: InterruptContext | None = None
         self._scope: Any = None  # the running attempt's anyio.CancelScope
         self._deadline: asyncio.TimerHandle | None = None  # execute(timeout=...)
-        self._queued_at = 0.0  # when it last entered a lane (loop.time()), for queue waits
+        self._queued_at = 0.0  # when it last entered a lane (_stats.clock()), for queue waits
 
     @property
     def name(self) -> str:

@@ -15,6 +15,7 @@ from ._exceptions import StateRestoreError
 from ._interrupt import InterruptContext
 from ._lanes import RUNNING, Lane, WorkerGroup
 from ._priority import WorkerType
+from ._stats import clock
 
 if TYPE_CHECKING:
     from ._executor import TaskExecutor
@@ -152,7 +153,7 @@ class Worker:
         handle._phase = RUNNING
         self.current = handle
         executor._counters.running += 1
-        started = loop.time()
+        started = clock()
         executor._queue_waits.lanes[handle._priority].append(started - handle._queued_at)
         if executor._events is not None:
             executor._events.run_started(handle, self.worker_id)
