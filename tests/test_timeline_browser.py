@@ -98,9 +98,7 @@ def test_demo_timeline_renders_every_run_and_a_preemption(
     assert width > 1000 and 100 < height < 400
 
 
-def test_ten_thousand_runs_render_with_every_run_counted(
-    browser: Chromium, tmp_path: Path
-) -> None:
+def test_ten_thousand_runs_render_with_every_run_counted(browser: Chromium, tmp_path: Path) -> None:
     """A 10,000-run timeline renders without console errors, accounts for every run in
     its bars, and keeps the page's DOM under 10,000 elements."""
     page = tmp_path / "big.html"
