@@ -27,7 +27,7 @@ def test_integration_snippets_are_the_tested_docs() -> None:
     """The README's integration snippets are verbatim copies of docs/integrations.md's,
     which tests/test_fastapi.py, test_aiohttp.py and test_pytest_plugin.py run for real."""
     docs = python_blocks((ROOT / "docs" / "integrations.md").read_text())
-    _quickstart, *integration_blocks = python_blocks(README)
+    _quickstart, *integration_blocks, _observability = python_blocks(README)
     assert len(integration_blocks) == 3  # every other README snippet is checked here
     for block in integration_blocks:
         assert block in docs
@@ -55,6 +55,31 @@ def test_quickstart_file_is_the_readme_example() -> None:
     docstring, blank, body = (ROOT / "examples" / "quickstart.py").read_text().split("\n", 2)
     assert docstring.startswith('"""') and blank == ""
     assert body == python_blocks(README)[0]
+
+
+def test_observability_file_is_the_readme_example() -> None:
+    """examples/observability.py is the README's observability snippet under a docstring."""
+    docstring, blank, body = (ROOT / "examples" / "observability.py").read_text().split("\n", 2)
+    assert docstring.startswith('"""') and blank == ""
+    assert body == python_blocks(README)[-1]
+
+
+def test_observability_output(tmp_path: Path) -> None:
+    """The observability example sees the preemption, reports the UI lane's queue wait
+    and writes its timeline page."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "observability.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("20")]
+    assert lines[0] == "index: run 1 preempted on worker 0"
+    assert re.fullmatch(r"UI queue wait p99: \d+\.\d\d ms over 1 run", lines[1])
+    assert len(lines) == 2
+    assert 'class="preemption"' in (tmp_path / "timeline.html").read_text()
 
 
 def test_two_setup_commands() -> None:
