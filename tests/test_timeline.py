@@ -2,58 +2,28 @@
 
 from __future__ import annotations
 
-import random
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from _helpers import Gate, const, task
 
-from microscheduler import Priority, SchedulerEvent, TaskExecutor, WorkerConfig
-from microscheduler._events import EventKind
+from microscheduler import Priority, TaskExecutor, WorkerConfig
 from microscheduler.timeline import Timeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.timeline_render import synthetic_events
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
 
 
-def synthetic(runs: int, workers: int = 4, seed: int = 1) -> Timeline:
-    """A timeline fed ``runs`` short runs (some preempted and resumed) on ``workers``."""
-    rng = random.Random(seed)
+def synthetic(runs: int, workers: int = 4) -> Timeline:
+    """A timeline fed exactly ``runs`` short runs (some preempted and resumed)."""
     timeline = Timeline()
-    free_at = [0.0] * workers
-    made = execution = 0
-    while made < runs:
-        execution += 1
-        worker = execution % workers
-        priority = rng.choice(list(Priority))
-        preempted = priority is BG and made + 2 <= runs and rng.random() < 0.3
-        now = free_at[worker]
-        steps: list[tuple[EventKind, int, int | None]] = [("submitted", 0, None)]
-        steps.append(("started", 1, worker))
-        if preempted:
-            steps += [("preempted", 1, worker), ("resumed", 2, worker)]
-        steps.append(("completed", 2 if preempted else 1, worker))
-        for kind, attempt, on in steps:
-            if kind == "started":
-                now += rng.uniform(0, 0.002)
-            elif kind == "resumed":
-                now += 0.001
-            elif kind != "submitted":
-                now += 0.001 + rng.expovariate(1 / 0.003)
-            timeline(
-                SchedulerEvent(
-                    kind=kind,
-                    task=f"t{execution}",
-                    key=None,
-                    priority=priority,
-                    worker_id=on,
-                    attempt=attempt,
-                    time=now,
-                    execution=execution,
-                )
-            )
-        made += 2 if preempted else 1
-        free_at[worker] = now
+    for event in synthetic_events(runs, workers):
+        timeline(event)
     return timeline
 
 
