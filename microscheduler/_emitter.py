@@ -73,12 +73,24 @@ class EventEmitter:
         """A run that was interrupted by a preemption has ended."""
         self._emit("preempted", handle, worker_id, "preempted")
 
+    def joined(self, handle: TaskHandle[Any]) -> None:
+        """A submit of a live key attached a new caller to ``handle``'s execution."""
+        self._emit("joined", handle, self._worker_if_running(handle), None)
+
+    def promoted(self, handle: TaskHandle[Any], reason: str) -> None:
+        """``handle``'s execution moved to a more urgent lane (``handle._priority`` is
+        already the new one); ``reason`` is ``"joined"``, ``"promote"`` or ``"aged"``."""
+        self._emit("promoted", handle, self._worker_if_running(handle), reason)
+
+    def _worker_if_running(self, handle: TaskHandle[Any]) -> int | None:
+        execution = self._executions.get(handle)
+        if execution is None or handle._phase != RUNNING:
+            return None
+        return execution.worker_id
+
     def ended(self, handle: TaskHandle[Any], kind: EventKind) -> None:
         """The execution ended as its callers see it; call before its phase turns DONE."""
-        execution = self._executions.get(handle)
-        worker_id = None
-        if execution is not None and handle._phase == RUNNING:
-            worker_id = execution.worker_id
+        worker_id = self._worker_if_running(handle)
         reason = None
         if kind == "cancelled":
             # A shutdown settles the future with ExecutorShutdownError; a caller's cancel

@@ -120,6 +120,28 @@ class TestEvents:
         ]
         assert steps(seen, "running")[-1] == ("cancelled", 1, 0, "shutdown")
 
+    async def test_joined_and_promoted_steps_for_the_key_work(self) -> None:
+        """The emitter's joined and promoted steps (which keyed submits and promotion
+        call) carry the execution's number, its lane, its worker while running, and the
+        promotion's reason."""
+        seen: list[SchedulerEvent] = []
+        async with executor_with(seen.append) as executor:
+            gate = Gate()
+            running = executor.submit_nowait(task(gate, BG, name="running"))
+            await gate.started.wait()
+            queued = executor.submit_nowait(task(const(1), BG, name="queued"))
+            events = executor._events
+            assert events is not None
+            events.joined(queued)
+            events.promoted(running, "promote")
+            gate.release.set()
+            await running
+            await queued
+        assert steps(seen, "queued")[1] == ("joined", 0, None, None)
+        assert steps(seen, "running")[2] == ("promoted", 1, 0, "promote")
+        by_task = {e.task: e.execution for e in seen}
+        assert by_task == {"running": 1, "queued": 2}
+
     async def test_every_callback_of_a_tuple_gets_every_event(self) -> None:
         """With a tuple, each callback receives the same events in the same order."""
         first: list[SchedulerEvent] = []
