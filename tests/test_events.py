@@ -210,8 +210,8 @@ class TestQueueWait:
         holder = single.submit_nowait(task(gate, UI, name="holder"))
         await gate.started.wait()
         loop = asyncio.get_running_loop()
-        queued_at = loop.time()
         waiter = single.submit_nowait(task(const(1), LE, name="waiter"))
+        queued_at = loop.time()  # after the submit: the measured wait covers held_for
         await asyncio.sleep(0.02)  # the wait to measure: its length decides no ordering
         held_for = loop.time() - queued_at
         gate.release.set()
