@@ -68,7 +68,8 @@ async def main(db: str = "resumable_indexer.db", delay: float = 0.1) -> None:
         task = Task(
             name="index", key="index-corpus", compute=indexer(delay), initial_state=Progress()
         )
-        print(await executor.execute(task))  # a rerun resumes from the last save_state
+        result = await executor.execute(task)  # a rerun resumes from the last save_state
+        print(result)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from ._snapshots import SQLiteSnapshotStore as SQLiteSnapshotStore
 from ._state import NoOpTaskState as NoOpTaskState
 from ._state import TaskState as TaskState
 from ._stats import ExecutorStatistics as ExecutorStatistics
+from ._stats import QueueWait as QueueWait
 from ._task import Task as Task
 
 __all__ = (
@@ -41,6 +42,7 @@ __all__ = (
     "NoOpTaskState",
     "Priority",
     "QueueFullError",
+    "QueueWait",
     "SQLiteSnapshotStore",
     "SchedulerEvent",
     "SnapshotStore",

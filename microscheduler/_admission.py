@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from ._config import WorkerConfig
 from ._exceptions import ExecutorNotStartedError, ExecutorShutdownError, QueueFullError
-from ._execution import Execution
+from ._execution import RUNNING, Execution
 from ._handle import TaskHandle
 from ._lanes import Lane
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
@@ -154,7 +154,8 @@ class Admission:
         if timeout is not None:
             handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
         if outcomes.events is not None:
-            outcomes.events.emit("joined", execution, execution.worker_id)
+            running = execution.phase == RUNNING
+            outcomes.events.emit("joined", execution, execution.worker_id if running else None)
         if priority < execution.priority:
             self._supervisor.promote(execution, priority, "joined")
         return handle

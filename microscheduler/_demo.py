@@ -23,10 +23,11 @@ import structlog
 
 from ._config import WorkerConfig
 from ._executor import TaskExecutor
+from ._handle import TaskHandle
 from ._interrupt import InterruptContext
 from ._priority import Priority
-from ._handle import TaskHandle
 from ._task import Task
+from .timeline import Timeline
 
 __all__ = ("main",)
 
@@ -139,10 +140,12 @@ class Demo:
 
     async def run(self) -> Report:
         args = self.args
+        timeline = Timeline(title="microscheduler demo") if args.timeline else None
         config = WorkerConfig(
             ui_workers=1,
             background_workers=args.workers - 1,
             preempt_background=args.preempt_background,
+            on_event=timeline,
         )
         async with TaskExecutor.from_config(config, logger=_logger(args.verbose)) as executor:
             mode = "single-processor" if config.single_processor else f"{args.workers} workers"
@@ -176,6 +179,9 @@ class Demo:
                 self.say("Background", "indexing did not finish within --duration; stopping")
             stats = executor.statistics()
         self.print_summary(stats.preempted, stats.rescheduled)
+        if timeline is not None:
+            timeline.write(args.timeline)
+            print(f"  timeline           written to {args.timeline}", file=self.out)
         return self.report
 
     def announce_indexed(self, indexing: TaskHandle[int]) -> None:
@@ -267,6 +273,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="random seed for the UI request arrivals (default: 7)"
+    )
+    demo.add_argument(
+        "--timeline",
+        metavar="PATH",
+        help="also write the run as a timeline picture: one HTML file that opens from disk",
     )
     demo.add_argument(
         "--verbose",

@@ -128,6 +128,11 @@ class EventEmitter:
             try:
                 callback(event)
             except Exception as exc:
+                # Scheduling must go on whatever an observer does.
                 self._log.error(
-                    "event_callback_failed", callback=repr(callback), kind=kind, exc_info=exc
+                    "event_callback_failed",
+                    callback=repr(callback),
+                    kind=kind,
+                    task=event.task,
+                    exc_info=exc,
                 )

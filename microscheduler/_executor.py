@@ -179,7 +179,9 @@ class TaskExecutor:
 
     def statistics(self) -> ExecutorStatistics:
         """Return a snapshot of the executor's counters and queue lengths."""
-        return ExecutorStatistics.of(self._counters, self._lanes, self._idle, len(self._workers))
+        return ExecutorStatistics.of(
+            self._counters, self._lanes, self._idle, len(self._workers), self._outcomes.queue_waits
+        )
 
     def __repr__(self) -> str:
         queued = sum(len(lane) for lane in self._lanes)

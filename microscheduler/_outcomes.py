@@ -23,7 +23,7 @@ from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._preemption import Supervisor
 from ._priority import Priority
-from ._stats import Counters
+from ._stats import Counters, QueueWaits
 from ._worker import Worker
 
 __all__ = ("SHUTDOWN_MESSAGE", "Kind", "Outcomes")
@@ -62,6 +62,7 @@ class Outcomes:
         self.keys: dict[str, Execution] = {}  # live executions by key
         self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
         self.events: EventEmitter | None = None
+        self.queue_waits = QueueWaits()
         self.log: Any = None
         self.debug = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -86,6 +87,7 @@ class Outcomes:
         ctx._started = self.loop.time()
         ctx._t0 = now = time.perf_counter()
         execution.worker_id = worker.worker_id
+        self.queue_waits.lanes[execution.priority].append(now - execution.queued_at)
         self.counters.running += 1
         if self.debug:
             self.log.debug(
@@ -107,6 +109,8 @@ class Outcomes:
         ctx = execution.ctx
         assert ctx is not None
         reason = ctx._reason
+        if reason == "preempted" and self.events is not None:
+            self.events.emit("preempted", execution, worker.worker_id, "preempted")
         if not execution.handles or execution.abandoned():
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
@@ -229,6 +233,7 @@ class Outcomes:
 
     def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
+        was_running = execution.phase == RUNNING
         execution.phase = DONE
         for handle in execution.handles:
             if handle._deadline is not None:
@@ -256,7 +261,8 @@ class Outcomes:
         if self.events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
-            self.events.emit(kind, execution, execution.worker_id, reason)
+            worker_id = execution.worker_id if was_running else None
+            self.events.emit(kind, execution, worker_id, reason)
         if execution.priority is not Priority.BACKGROUND:
             self.supervisor.urgent_retired()
         self.outstanding -= 1

@@ -243,8 +243,6 @@ class Supervisor:
             self._counters.preempted += 1
             if self.debug:
                 self._log_task("task_preempted", execution)
-            if self.events is not None:
-                self.events.emit("preempted", execution, execution.worker_id, "preempted")
             if self._grace > 0:
                 self._schedule(self._grace, _end_grace, ctx, scope)
                 return True
@@ -318,7 +316,10 @@ class Supervisor:
         if self.debug:
             self._log_task("task_promoted", execution, reason=reason)
         if self.events is not None:
-            self.events.emit("promoted", execution, execution.worker_id, reason)
+            running = execution.phase == RUNNING
+            self.events.emit(
+                "promoted", execution, execution.worker_id if running else None, reason
+            )
         return True
 
     def _log_task(self, event: str, execution: Execution, **extra: Any) -> None:

@@ -338,7 +338,7 @@ def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connec
     except (sqlite3.Error, OSError) as exc:
         raise _config_error(path, exc) from exc
     try:
-        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = _enable_wal(connection, busy_timeout)
         if str(mode).lower() != "wal":
             raise ConfigError(
                 f"snapshot store {path!r} cannot use write-ahead logging (journal mode "
@@ -368,6 +368,25 @@ def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connec
         connection.close()
         raise _config_error(path, exc) from exc
     return connection
+
+
+def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> str:
+    """Switch to write-ahead logging, waiting out another process doing the same.
+
+    Changing the journal mode does not go through SQLite's busy handler: two processes
+    opening a new file at once may see "database is locked" at once, so retry within the
+    busy timeout (the first one to switch wins; the mode then stays WAL for everyone).
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.001
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)  # a blocking retry: _connect always runs in a worker thread
+        delay = min(delay * 2, 0.05)
 
 
 def _config_error(path: str, exc: BaseException) -> ConfigError:

@@ -2,11 +2,68 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence, Sized
 from typing import Any, Protocol
 
 from ._priority import Priority
+
+#: How many recent queue waits each lane keeps for its percentiles.
+QUEUE_WAIT_WINDOW = 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueWait:
+    """How long the latest runs of one lane waited in the queue before they started.
+
+    Taken over a sliding window of the last runs started from the lane (at most
+    1,024), so it describes the recent past and holds bounded memory. A preempted task's
+    rerun counts from the moment it went back to the lane.
+
+    Attributes:
+        p50: Median wait in seconds, or None before the lane's first run.
+        p99: 99th-percentile wait in seconds, or None before the lane's first run.
+        samples: How many waits the percentiles are taken over.
+    """
+
+    __module__ = "microscheduler"
+
+    p50: float | None
+    p99: float | None
+    samples: int
+
+
+_NO_WAITS = QueueWait(p50=None, p99=None, samples=0)
+
+
+def _nearest_rank(ordered: list[float], percentile: int) -> float:
+    return ordered[max(0, math.ceil(percentile / 100 * len(ordered)) - 1)]
+
+
+class QueueWaits:
+    """The recent queue waits of each lane (a bounded deque per lane)."""
+
+    __slots__ = ("lanes",)
+
+    def __init__(self) -> None:
+        self.lanes = tuple(collections.deque[float](maxlen=QUEUE_WAIT_WINDOW) for _ in Priority)
+
+    def snapshot(self) -> Mapping[Priority, QueueWait]:
+        """Percentiles of each lane's window (nearest-rank)."""
+        waits = {}
+        for priority, window in zip(Priority, self.lanes, strict=True):
+            if not window:
+                waits[priority] = _NO_WAITS
+                continue
+            ordered = sorted(window)
+            waits[priority] = QueueWait(
+                p50=_nearest_rank(ordered, 50),
+                p99=_nearest_rank(ordered, 99),
+                samples=len(ordered),
+            )
+        return waits
 
 
 class _Lane(Sized, Protocol):
@@ -16,7 +73,7 @@ class _Lane(Sized, Protocol):
     def waiting_submitters(self) -> int: ...
 
 
-__all__ = ("Counters", "ExecutorStatistics")
+__all__ = ("Counters", "ExecutorStatistics", "QueueWait", "QueueWaits")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +103,9 @@ class ExecutorStatistics:
         wasted_runs: Background runs preempted before their first checkpoint: their
             work is lost. Many of them mean thrash (see ``background_quiet_period`` and
             ``min_background_slice``).
+        queue_wait: For each lane (always all three keys), the median and 99th
+            percentile of how long its recent runs waited in the queue (see
+            :class:`QueueWait`).
         waiting_submitters: Callers waiting for room in a full lane, all lanes.
         idle_workers: Workers waiting for work.
     """
@@ -67,12 +127,18 @@ class ExecutorStatistics:
     wasted_runs: int = 0
     waiting_submitters: int = 0
     idle_workers: int = 0
+    queue_wait: Mapping[Priority, QueueWait] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(Priority, _NO_WAITS)
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the snapshot as JSON-ready data: every field by name, and ``queued`` keyed
         by lane name (``"UI"``, ``"LastEffort"``, ``"Background"``, as ``str(Priority)``)."""
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         data["queued"] = {str(priority): count for priority, count in self.queued.items()}
+        data["queue_wait"] = {
+            str(priority): dataclasses.asdict(wait) for priority, wait in self.queue_wait.items()
+        }
         return data
 
     @classmethod
@@ -82,6 +148,7 @@ class ExecutorStatistics:
         lanes: Sequence[_Lane],
         idle_groups: Sequence[Sized],
         workers: int,
+        queue_waits: QueueWaits,
     ) -> ExecutorStatistics:
         """Build a snapshot from an executor's counters, lanes and idle-worker groups (a
         group shared by several lanes is counted once)."""
@@ -103,6 +170,7 @@ class ExecutorStatistics:
             wasted_runs=c.wasted_runs,
             waiting_submitters=sum(lane.waiting_submitters for lane in lanes),
             idle_workers=sum(len(group) for group in groups),
+            queue_wait=queue_waits.snapshot(),
         )
 
 

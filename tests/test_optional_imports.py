@@ -1,4 +1,4 @@
-"""The core package stands alone: the web frameworks are optional extras."""
+"""The core package stands alone: the web frameworks and OpenTelemetry are optional extras."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import subprocess
 import sys
 import textwrap
 
-_FRAMEWORKS = ("fastapi", "starlette", "aiohttp", "httpx", "uvicorn", "pydantic")
+_FRAMEWORKS = (
+    "fastapi",
+    "starlette",
+    "aiohttp",
+    "httpx",
+    "uvicorn",
+    "pydantic",
+    "opentelemetry",
+)
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +28,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
-    """With fastapi and aiohttp unimportable, import microscheduler and its API still work."""
+    """With the optional frameworks unimportable, import microscheduler and its API work."""
     result = _run(
         f"""
         import sys
@@ -43,7 +51,7 @@ def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
 
 
 def test_importing_the_core_pulls_in_no_web_framework() -> None:
-    """import microscheduler leaves fastapi, starlette, aiohttp and friends unimported."""
+    """import microscheduler leaves fastapi, aiohttp, opentelemetry and friends unimported."""
     result = _run(
         f"""
         import sys
@@ -66,7 +74,8 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
 
         sys.modules["fastapi"] = None
         sys.modules["aiohttp"] = None
-        for module in ("microscheduler.fastapi", "microscheduler.aiohttp"):
+        sys.modules["opentelemetry"] = None
+        for module in ("microscheduler.fastapi", "microscheduler.aiohttp", "microscheduler.otel"):
             try:
                 __import__(module)
             except ImportError as exc:
@@ -77,4 +86,5 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
     assert result.stdout.splitlines() == [
         "microscheduler.fastapi needs FastAPI: pip install 'microscheduler[fastapi]'",
         "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'",
+        "microscheduler.otel needs OpenTelemetry: pip install 'microscheduler[otel]'",
     ]

@@ -23,6 +23,7 @@ PUBLIC_NAMES = {
     "StateSaveError", "ConfigError",
     # Version 2
     "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore", "SQLiteSnapshotStore",
+    "QueueWait",
 }  # fmt: skip
 
 

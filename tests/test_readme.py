@@ -45,7 +45,8 @@ def test_every_python_block_is_run() -> None:
     marked = marked_blocks(README)
     assert len(marked) == len(python_blocks(README))
     docs = python_blocks((ROOT / "docs" / "integrations.md").read_text())
-    assert {name for kind, name in marked if kind == "example"} == {"quickstart", "configured"}
+    examples = {name for kind, name in marked if kind == "example"}
+    assert examples == {"quickstart", "configured", "observability"}
     for (kind, name), code in marked.items():
         if kind == "example":
             assert code == example_body(name), name
@@ -136,6 +137,31 @@ def test_quickstart_file_is_the_readme_example() -> None:
     """examples/quickstart.py is the README's first snippet, the quick start, under a
     docstring."""
     assert example_body("quickstart") == python_blocks(README)[0]
+
+
+def test_observability_file_is_the_readme_example() -> None:
+    """examples/observability.py is the README's observability snippet under a docstring."""
+    docstring, blank, body = (ROOT / "examples" / "observability.py").read_text().split("\n", 2)
+    assert docstring.startswith('"""') and blank == ""
+    assert body == python_blocks(README)[-1]
+
+
+def test_observability_output(tmp_path: Path) -> None:
+    """The observability example sees the preemption, reports the UI lane's queue wait
+    and writes its timeline page."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "observability.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("20")]
+    assert lines[0] == "index: run 1 preempted on worker 0"
+    assert re.fullmatch(r"UI queue wait p99: \d+\.\d\d ms over 1 run", lines[1])
+    assert len(lines) == 2
+    assert 'class="preemption"' in (tmp_path / "timeline.html").read_text()
 
 
 def test_two_setup_commands() -> None:
