@@ -51,6 +51,16 @@ class InterruptContext:
         return self._reason
 
     @property
+    def snapshot(self) -> bytes | None:
+        """The task's latest snapshot: the one this run was restored from, or the last one
+        saved since by :meth:`save_state`; None if there is none.
+
+        For computes that hand their progress to something else to resume from (a remote
+        call, a subprocess) rather than to the task's state object.
+        """
+        return self._handle._snapshot
+
+    @property
     def attempt(self) -> int:
         """1 on the first run, 2 on the first rerun after a preemption, and so on."""
         return self._attempt
