@@ -1,0 +1,453 @@
+"""serve() and connect(): submit to an executor hosted in a named, detached Ray actor."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+import ray
+import structlog
+from ray.exceptions import RayActorError, TaskCancelledError
+
+from microscheduler import (
+    ExecutorShutdownError,
+    ExecutorStatistics,
+    Priority,
+    Task,
+    TaskStatus,
+    WorkerConfig,
+)
+
+from ._errors import SchedulerUnavailableError
+from ._server import Outcome, SchedulerActor
+
+__all__ = ("RemoteTaskHandle", "SchedulerClient", "connect", "serve")
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+logger = structlog.get_logger("microscheduler")
+
+#: Seconds ``shutdown``/``close`` wait for Ray to finish with the actors they end.
+WIND_DOWN_TIMEOUT = 10.0
+_DEAD_POLL = 0.05
+_actor_classes: dict[str, Any] = {}
+
+
+def _remote_class(name: str) -> Any:
+    """The Ray actor class for the scheduler or the guardian, made once per process."""
+    if not _actor_classes:
+        _actor_classes["scheduler"] = ray.remote(SchedulerActor)
+        _actor_classes["guardian"] = ray.remote(_Guardian)
+    return _actor_classes[name]
+
+
+class _Guardian:
+    """Lives as long as the client's process (Ray ends an actor with its owner); the
+    scheduler actor awaits :meth:`hold`, which only its death ends."""
+
+    async def hold(self) -> None:
+        await asyncio.Event().wait()
+
+
+def _gone(name: str, error: BaseException) -> SchedulerUnavailableError:
+    gone = SchedulerUnavailableError(f"the scheduler actor {name!r} is gone: {error}")
+    gone.__cause__ = error
+    return gone
+
+
+async def serve(
+    name: str,
+    config: WorkerConfig,
+    *,
+    namespace: str | None = None,
+    actor_options: dict[str, Any] | None = None,
+) -> SchedulerClient:
+    """Start a :class:`~microscheduler.TaskExecutor` in a named, detached Ray actor.
+
+    The executor (its workers, lanes and resources, e.g. an :func:`actor_pool`) lives in
+    the scheduler actor until :meth:`SchedulerClient.shutdown`; any process of the cluster
+    reaches it with :func:`connect`. Ray must be initialised (``ray.init``) first.
+
+    Args:
+        name: The actor's name, unique in its namespace.
+        config: The executor's configuration; it travels to the actor through Ray's
+            serializer, resource factory included.
+        namespace: The Ray namespace of the actor (default: the job's namespace).
+        actor_options: Extra Ray options for the scheduler actor (``max_concurrency``, the
+            number of calls it holds at once, defaults to 10,000).
+
+    Returns:
+        A client connected to the new scheduler.
+
+    Raises:
+        ValueError: A scheduler (or another actor) with this name already exists.
+        Exception: Whatever the executor's start raised (a resource factory's error).
+    """
+    if not isinstance(config, WorkerConfig):
+        raise TypeError(f"serve() needs a WorkerConfig, got {config!r}")
+    options: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "lifetime": "detached",
+        "max_concurrency": 10_000,
+        "num_cpus": 0,
+        "max_restarts": 0,
+        **(actor_options or {}),
+    }
+    try:
+        actor = _remote_class("scheduler").options(**options).remote()
+    except ValueError as exc:
+        raise ValueError(
+            f"a scheduler actor named {name!r} already exists; connect({name!r}) to it, "
+            f"or shut it down first"
+        ) from exc
+    try:
+        failure = await actor.start.remote(config)
+    except BaseException:
+        ray.kill(actor, no_restart=True)
+        raise
+    if failure is not None:
+        ray.kill(actor, no_restart=True)
+        raise _rebuild(failure)
+    return await connect(name, namespace=namespace)
+
+
+async def connect(name: str, *, namespace: str | None = None) -> SchedulerClient:
+    """Connect to the scheduler actor :func:`serve` started under ``name``.
+
+    The client watches over its calls: if this process exits, the scheduler cancels every
+    call it still has (a small guardian actor, owned by this process, dies with it).
+
+    Raises:
+        SchedulerUnavailableError: No scheduler actor has this name.
+    """
+    try:
+        actor = ray.get_actor(name, namespace=namespace)
+    except ValueError as exc:
+        raise SchedulerUnavailableError(
+            f"no scheduler actor named {name!r}: start one with serve({name!r}, config)"
+        ) from exc
+    guardian = _remote_class("guardian").options(num_cpus=0, max_restarts=0).remote()
+    client_id = uuid.uuid4().hex
+    try:
+        await actor.attach.remote(client_id, guardian)
+    except RayActorError as exc:
+        ray.kill(guardian, no_restart=True)
+        raise _gone(name, exc) from None
+    return SchedulerClient(name, actor, client_id, guardian)
+
+
+class SchedulerClient:
+    """Submits tasks to a scheduler actor, as a :class:`~microscheduler.TaskExecutor` would.
+
+    Made by :func:`serve` and :func:`connect`. ``execute`` and ``submit`` have the
+    executor's signatures and semantics: lanes, preemption, timeouts, cancellation and
+    exactly one outcome per call hold for every client of the scheduler, whatever process
+    it is in. Tasks, states, results and exceptions travel through Ray's serializer.
+
+    Differences from the executor: ``statistics()`` is a coroutine (it asks the actor),
+    there is no ``submit_nowait``, and if the scheduler actor dies every call and every
+    waiting handle raises :class:`~microscheduler.ray.SchedulerUnavailableError`.
+    """
+
+    __module__ = "microscheduler.ray"
+
+    def __init__(self, name: str, actor: Any, client_id: str, guardian: Any) -> None:
+        self._name = name
+        self._actor = actor
+        self._client_id = client_id
+        self._guardian = guardian
+        self._handles: set[RemoteTaskHandle[Any]] = set()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The scheduler actor's name."""
+        return self._name
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<SchedulerClient {self._name!r} {state} calls={len(self._handles)}>"
+
+    async def submit(
+        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+    ) -> RemoteTaskHandle[T]:
+        """Queue ``task`` in the scheduler and return its handle once it is admitted.
+
+        Arguments, errors and the meaning of ``timeout`` are those of
+        :meth:`microscheduler.TaskExecutor.submit`.
+
+        Raises:
+            TypeError: ``task`` is not a Task, or it cannot be serialised (its compute or
+                state holds a lock, a socket, ...).
+            SchedulerUnavailableError: The scheduler actor is gone.
+        """
+        if self._closed:
+            raise RuntimeError("this SchedulerClient is closed; connect() again")
+        if not isinstance(task, Task):
+            raise TypeError(f"expected a Task, got {task!r}")
+        if priority is not None and not isinstance(priority, Priority):
+            raise ValueError(
+                f"priority must be a Priority (Priority.UI, Priority.LAST_EFFORT or "
+                f"Priority.BACKGROUND), got {priority!r}"
+            )
+        call_id = uuid.uuid4().hex
+        try:
+            stream = self._actor.run.options(num_returns="streaming").remote(
+                self._client_id, call_id, task, priority, timeout
+            )
+        except TypeError as exc:
+            reason = str(exc).splitlines()[0]
+            raise TypeError(
+                f"task {task.name!r} cannot be sent to the scheduler actor: {reason}"
+            ) from exc
+        try:
+            _, error = await (await stream.__anext__())
+        except RayActorError as exc:
+            raise _gone(self._name, exc) from None
+        except BaseException:
+            ray.cancel(stream)  # the caller gave up while the task was being admitted
+            raise
+        if error is not None:
+            raise error
+        lane = task.priority if priority is None else priority
+        return RemoteTaskHandle(self, stream, task, lane)
+
+    async def execute(
+        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+    ) -> T:
+        """Queue ``task`` in the scheduler and return its result.
+
+        Semantics are those of :meth:`microscheduler.TaskExecutor.execute`: the task's
+        own exception is re-raised (its type and message; Ray does not keep tracebacks),
+        and cancelling the caller cancels the execution.
+
+        Raises:
+            SchedulerUnavailableError: The scheduler actor is gone (or died meanwhile).
+        """
+        handle = await self.submit(task, priority, timeout=timeout)
+        return await handle
+
+    async def statistics(self) -> ExecutorStatistics:
+        """The scheduler's statistics (all clients together)."""
+        try:
+            stats: ExecutorStatistics = await self._actor.statistics.remote()
+        except RayActorError as exc:
+            raise _gone(self._name, exc) from None
+        return stats
+
+    async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
+        """Shut the scheduler down for every client and remove its actor.
+
+        ``drain`` and ``timeout`` are those of :meth:`microscheduler.TaskExecutor.shutdown`.
+        When it returns the executor has shut down (its actor pool killed) and the
+        scheduler actor is dead, so its name is free again. Handles of other clients get
+        ``ExecutorShutdownError``, or ``SchedulerUnavailableError`` if the actor was gone
+        before their outcome reached them.
+        """
+        try:
+            await self._actor.shutdown.remote(drain, timeout)
+        except RayActorError as exc:
+            raise _gone(self._name, exc) from None
+        finally:
+            await self._wind_down(kill_scheduler=True)
+
+    async def close(self) -> None:
+        """Disconnect: cancel this client's calls still in the scheduler; idempotent."""
+        if self._closed:
+            return
+        try:
+            await self._actor.detach.remote(self._client_id)
+        except RayActorError:
+            pass  # the scheduler is gone: it holds nothing of ours
+        await self._wind_down(kill_scheduler=False)
+
+    async def _wind_down(self, *, kill_scheduler: bool) -> None:
+        self._closed = True
+        followers = [handle._follower for handle in self._handles]
+        with anyio.CancelScope(shield=True), anyio.move_on_after(WIND_DOWN_TIMEOUT):
+            if followers:
+                await asyncio.wait(followers)
+        ray.kill(self._guardian, no_restart=True)
+        if kill_scheduler:
+            ray.kill(self._actor, no_restart=True)
+            await _until_dead(self._actor)
+
+    async def __aenter__(self) -> SchedulerClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _until_dead(actor: Any) -> None:
+    """Wait (bounded, shielded) until Ray reports a killed actor dead."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(WIND_DOWN_TIMEOUT):
+        while True:
+            try:
+                await actor.__ray_ready__.remote()
+            except RayActorError:
+                return
+            await asyncio.sleep(_DEAD_POLL)
+
+
+def _rebuild(outcome: Outcome) -> BaseException:
+    """The exception an ``("error", exception, cause)`` outcome carries, cause re-attached."""
+    _, error, cause = outcome
+    if cause is not None and error.__cause__ is None:
+        error.__cause__ = cause
+    assert isinstance(error, BaseException)
+    return error
+
+
+class RemoteTaskHandle(Generic[T_co]):
+    """One execution in a scheduler actor: await it for the result.
+
+    It behaves like :class:`microscheduler.TaskHandle`: ``await handle``, ``cancel()``,
+    ``done()``, ``result()``, ``status``, ``name``, ``priority``. ``status`` is the last
+    status the scheduler reported (it arrives a Ray round trip late); once the handle is
+    done it is exact.
+    """
+
+    __module__ = "microscheduler.ray"
+
+    def __init__(
+        self, client: SchedulerClient, stream: Any, task: Task[T_co], priority: Priority
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._client = client
+        self._stream = stream
+        self._task = task
+        self._priority = priority
+        self._status = TaskStatus.QUEUED
+        self._future: asyncio.Future[T_co] = loop.create_future()
+        client._handles.add(self)
+        self._follower = loop.create_task(
+            self._follow(), name=f"microscheduler-ray-follow-{task.name}"
+        )
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self._task.name
+
+    @property
+    def task(self) -> Task[T_co]:
+        """The task this handle executes."""
+        return self._task
+
+    @property
+    def priority(self) -> Priority:
+        """The lane the task was queued in."""
+        return self._priority
+
+    @property
+    def status(self) -> TaskStatus:
+        """Where this execution stands, as last reported by the scheduler."""
+        future = self._future
+        if not future.done():
+            return self._status
+        if future.cancelled():
+            return TaskStatus.CANCELLED
+        error = future.exception()
+        if error is None:
+            return TaskStatus.COMPLETED
+        if isinstance(error, ExecutorShutdownError):
+            return TaskStatus.CANCELLED
+        return TaskStatus.FAILED
+
+    def done(self) -> bool:
+        """True once the execution has an outcome."""
+        return self._future.done()
+
+    def result(self) -> T_co:
+        """Return the result, or raise the execution's exception.
+
+        Raises:
+            RuntimeError: The execution has no outcome yet.
+            asyncio.CancelledError: The execution was cancelled.
+        """
+        if not self._future.done():
+            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+        return self._future.result()
+
+    def cancel(self) -> bool:
+        """Cancel the execution in the scheduler: withdrawn if queued, interrupted if running.
+
+        Returns:
+            False if the execution already had an outcome, else True.
+        """
+        if not self._future.cancel():
+            return False
+        self._cancel_remote()
+        return True
+
+    def _cancel_remote(self) -> None:
+        try:
+            ray.cancel(self._stream)
+        except Exception as exc:  # Ray is shut down: the scheduler is out of reach
+            logger.warning("remote_cancel_failed", task=self.name, error=repr(exc))
+
+    def __await__(self) -> Generator[Any, None, T_co]:
+        try:
+            return (yield from self._future.__await__())
+        except asyncio.CancelledError:
+            if self._future.cancelled():
+                self._cancel_remote()
+            raise
+
+    def __repr__(self) -> str:
+        return f"<RemoteTaskHandle {self.name!r} {self._priority} {self.status.value}>"
+
+    async def _follow(self) -> None:
+        """Consume the scheduler's reports for this call until its outcome."""
+        try:
+            async for ref in self._stream:
+                kind, value = await ref
+                if kind == "status":
+                    self._status = TaskStatus(value)
+                elif kind == "outcome":
+                    self._settle(value)
+        except TaskCancelledError:
+            pass  # cancelled by this handle: the future is already cancelled
+        except RayActorError as exc:
+            self._fail(_gone(self._client.name, exc))
+        except Exception as exc:
+            self._fail(_gone(self._client.name, exc))
+        finally:
+            self._client._handles.discard(self)
+            if not self._future.done():
+                self._fail(
+                    SchedulerUnavailableError(
+                        f"the scheduler actor {self._client.name!r} ended the call to task "
+                        f"{self.name!r} without an outcome"
+                    )
+                )
+
+    def _settle(self, outcome: Outcome) -> None:
+        future = self._future
+        if future.done():
+            return
+        if outcome[0] == "result":
+            future.set_result(outcome[1])
+        elif outcome[0] == "cancelled":
+            future.cancel()
+        else:
+            error = _rebuild(outcome)
+            future.set_exception(error)
+            if isinstance(error, ExecutorShutdownError):
+                future.exception()  # expected news, as with the executor's own handles
+
+    def _fail(self, error: BaseException) -> None:
+        if not self._future.done():
+            self._future.set_exception(error)
