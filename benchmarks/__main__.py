@@ -27,6 +27,7 @@ from . import (
     bench_memory,
     bench_overhead,
     bench_preemption,
+    bench_ray,
     bench_resume,
     bench_scale,
 )
@@ -39,8 +40,9 @@ BENCHMARKS: dict[str, Callable[[Settings, str], list[Row]]] = {
     "preemption": bench_preemption.measure,
     "memory": bench_memory.measure,
     "resume": bench_resume.measure,
+    "ray": bench_ray.measure,
 }
-ORDER = ["overhead", "scale", "bulk", "preemption", "memory", "resume"]
+ORDER = ["overhead", "scale", "bulk", "preemption", "memory", "resume", "ray"]
 
 
 def machine() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The core package stands alone: the web frameworks are optional extras."""
+"""The core package stands alone: the web frameworks and Ray are optional extras."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-_FRAMEWORKS = ("fastapi", "starlette", "aiohttp", "httpx", "uvicorn", "pydantic")
+_FRAMEWORKS = ("fastapi", "starlette", "aiohttp", "httpx", "uvicorn", "pydantic", "ray")
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -19,8 +19,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
-    """With fastapi and aiohttp unimportable, import microscheduler and its API still work."""
+def test_core_imports_with_neither_fastapi_nor_aiohttp_nor_ray_installed() -> None:
+    """With fastapi, aiohttp and Ray unimportable, import microscheduler and its API work."""
     result = _run(
         f"""
         import sys
@@ -42,8 +42,8 @@ def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def test_importing_the_core_pulls_in_no_web_framework() -> None:
-    """import microscheduler leaves fastapi, starlette, aiohttp and friends unimported."""
+def test_importing_the_core_pulls_in_no_web_framework_and_no_ray() -> None:
+    """import microscheduler leaves fastapi, starlette, aiohttp, Ray and friends unimported."""
     result = _run(
         f"""
         import sys
@@ -66,7 +66,8 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
 
         sys.modules["fastapi"] = None
         sys.modules["aiohttp"] = None
-        for module in ("microscheduler.fastapi", "microscheduler.aiohttp"):
+        sys.modules["ray"] = None
+        for module in ("microscheduler.fastapi", "microscheduler.aiohttp", "microscheduler.ray"):
             try:
                 __import__(module)
             except ImportError as exc:
@@ -77,4 +78,5 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
     assert result.stdout.splitlines() == [
         "microscheduler.fastapi needs FastAPI: pip install 'microscheduler[fastapi]'",
         "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'",
+        "microscheduler.ray needs Ray: pip install 'microscheduler[ray]'",
     ]

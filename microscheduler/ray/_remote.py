@@ -176,7 +176,7 @@ class _RemoteCall:
             logger.warning("remote_cancel_failed", error=repr(exc))
             step.cancel()
             raise TaskInterruptedError("remote call could not be cancelled") from exc
-        error: BaseException | None = None
+        error: Exception | None = None
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout) as waiting:
             while True:
                 try:
