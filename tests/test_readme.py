@@ -25,10 +25,11 @@ def bash_blocks(text: str) -> list[str]:
 
 def test_integration_snippets_are_the_tested_docs() -> None:
     """The README's integration snippets are verbatim copies of docs/integrations.md's,
-    which tests/test_fastapi.py, test_aiohttp.py and test_pytest_plugin.py run for real."""
+    which tests/test_fastapi.py, test_aiohttp.py, test_pytest_plugin.py and
+    tests/cluster/test_ray_docs.py run for real."""
     docs = python_blocks((ROOT / "docs" / "integrations.md").read_text())
     _quickstart, *integration_blocks = python_blocks(README)
-    assert len(integration_blocks) == 3  # every other README snippet is checked here
+    assert len(integration_blocks) == 4  # every other README snippet is checked here
     for block in integration_blocks:
         assert block in docs
 

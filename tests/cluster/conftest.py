@@ -7,10 +7,10 @@ of the session, leaving no Ray process behind. The actors and helpers the tests 
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 
+import _actors
 import pytest
 import ray
 import ray.cloudpickle
@@ -20,7 +20,7 @@ from _cluster import NAMESPACE
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
     """Start the test session's Ray cluster; yield its address for other drivers."""
-    ray.cloudpickle.register_pickle_by_value(sys.modules["_actors"])
+    ray.cloudpickle.register_pickle_by_value(_actors)
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,
