@@ -40,6 +40,7 @@ JOBS = 20
 STEPS = 50
 STEP_S = 0.005
 UI_PER_ROUND = 10
+NO_UI = "microscheduler.ray, no UI"
 
 
 def _actor_class() -> Any:
@@ -147,16 +148,17 @@ async def _measure(rounds: int, seed: int) -> dict[str, dict[str, Any]]:
     )
     rng = random.Random(seed)
     expected = JOBS * STEPS * STEP_S / K
+    order = ["plain Ray", "microscheduler.ray", NO_UI]
     found: dict[str, dict[str, Any]] = {
-        name: {"latencies_s": [], "makespans_s": [], "extra_steps": []}
-        for name in ("plain Ray", "microscheduler.ray")
+        name: {"latencies_s": [], "makespans_s": [], "extra_steps": []} for name in order
     }
     preemptions = 0
     try:
         for r in range(rounds):
-            order = ["plain Ray", "microscheduler.ray"]
-            for name in order[r % 2 :] + order[: r % 2]:
+            for name in order[r % 3 :] + order[: r % 3]:
                 moments = sorted(rng.uniform(0, 0.8 * expected) for _ in range(UI_PER_ROUND))
+                if name == NO_UI:
+                    moments = []
                 if name == "plain Ray":
                     latencies, makespan = await _plain_round(actors, moments)
                 else:
@@ -182,7 +184,7 @@ def measure(settings: Settings, loop: str) -> list[Row]:
         import ray
     except ImportError:
         return []
-    rounds = 2 if settings.quick else 6
+    rounds = 3 if settings.quick else 6
     ray.init(num_cpus=K + 1, include_dashboard=False, log_to_driver=False)
     try:
         found = run(loop, partial(_measure, rounds, settings.seed))
@@ -209,6 +211,7 @@ def measure(settings: Settings, loop: str) -> list[Row]:
             )
         )
     lib_span, base_span = median(library["makespans_s"]), median(plain["makespans_s"])
+    quiet_span = median(found[NO_UI]["makespans_s"])
     rows.append(
         Row(
             benchmark="ray bg makespan",
@@ -220,11 +223,17 @@ def measure(settings: Settings, loop: str) -> list[Row]:
             baseline_name="plain Ray (FIFO)",
             ratio=ratio(lib_span, base_span),
             target=None,
+            peers={NO_UI: quiet_span},
             detail={
                 "extra_steps_per_round": {
                     name: data["extra_steps"] for name, data in found.items()
                 },
                 "preemptions": library["preemptions"],
+                "makespans_s": {name: data["makespans_s"] for name, data in found.items()},
+                # Background throughput lost to preemption: the same jobs with and without
+                # the UI requests, both through microscheduler.ray.
+                "throughput_lost_to_preemption": 1 - quiet_span / lib_span,
+                "streaming_overhead_vs_plain": quiet_span / base_span,
             },
         )
     )
