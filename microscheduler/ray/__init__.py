@@ -21,12 +21,12 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("microscheduler.ray needs Ray: pip install 'microscheduler[ray]'") from exc
 
-from ._client import RemoteTaskHandle as RemoteTaskHandle
 from ._client import SchedulerClient as SchedulerClient
 from ._client import connect as connect
 from ._client import serve as serve
 from ._errors import RemoteActorError as RemoteActorError
 from ._errors import SchedulerUnavailableError as SchedulerUnavailableError
+from ._handle import RemoteTaskHandle as RemoteTaskHandle
 from ._pool import ActorPool as ActorPool
 from ._pool import actor_pool as actor_pool
 from ._remote import Checkpoint as Checkpoint

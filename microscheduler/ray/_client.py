@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Generator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import ray
-import structlog
-from ray.exceptions import RayActorError, TaskCancelledError
+from ray.exceptions import RayActorError
 
-from microscheduler import (
-    ExecutorShutdownError,
-    ExecutorStatistics,
-    Priority,
-    Task,
-    TaskStatus,
-    WorkerConfig,
-)
+from microscheduler import ExecutorStatistics, Priority, Task, WorkerConfig
 
-from ._errors import SchedulerUnavailableError
-from ._server import Outcome, SchedulerActor
+from ._errors import SchedulerUnavailableError, scheduler_gone
+from ._handle import RemoteTaskHandle, rebuild
+from ._server import SchedulerActor
 
-__all__ = ("RemoteTaskHandle", "SchedulerClient", "connect", "serve")
+__all__ = ("SchedulerClient", "connect", "serve")
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-logger = structlog.get_logger("microscheduler")
 
 #: Seconds ``shutdown``/``close`` wait for Ray to finish with the actors they end.
 WIND_DOWN_TIMEOUT = 10.0
@@ -52,12 +41,6 @@ class _Guardian:
 
     async def hold(self) -> None:
         await asyncio.Event().wait()
-
-
-def _gone(name: str, error: BaseException) -> SchedulerUnavailableError:
-    gone = SchedulerUnavailableError(f"the scheduler actor {name!r} is gone: {error}")
-    gone.__cause__ = error
-    return gone
 
 
 async def serve(
@@ -113,7 +96,7 @@ async def serve(
         raise
     if failure is not None:
         ray.kill(actor, no_restart=True)
-        raise _rebuild(failure)
+        raise rebuild(failure)
     return await connect(name, namespace=namespace)
 
 
@@ -138,7 +121,7 @@ async def connect(name: str, *, namespace: str | None = None) -> SchedulerClient
         await actor.attach.remote(client_id, guardian)
     except RayActorError as exc:
         ray.kill(guardian, no_restart=True)
-        raise _gone(name, exc) from None
+        raise scheduler_gone(name, exc) from exc
     return SchedulerClient(name, actor, client_id, guardian)
 
 
@@ -209,14 +192,16 @@ class SchedulerClient:
         try:
             _, error = await (await stream.__anext__())
         except RayActorError as exc:
-            raise _gone(self._name, exc) from None
+            raise scheduler_gone(self._name, exc) from exc
         except BaseException:
             ray.cancel(stream)  # the caller gave up while the task was being admitted
             raise
         if error is not None:
             raise error
         lane = task.priority if priority is None else priority
-        return RemoteTaskHandle(self, stream, task, lane)
+        handle = RemoteTaskHandle(self._name, stream, task, lane, self._handles.discard)
+        self._handles.add(handle)
+        return handle
 
     async def execute(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
@@ -238,7 +223,7 @@ class SchedulerClient:
         try:
             stats: ExecutorStatistics = await self._actor.statistics.remote()
         except RayActorError as exc:
-            raise _gone(self._name, exc) from None
+            raise scheduler_gone(self._name, exc) from exc
         return stats
 
     async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
@@ -253,7 +238,7 @@ class SchedulerClient:
         try:
             await self._actor.shutdown.remote(drain, timeout)
         except RayActorError as exc:
-            raise _gone(self._name, exc) from None
+            raise scheduler_gone(self._name, exc) from exc
         finally:
             await self._wind_down(kill_scheduler=True)
 
@@ -299,155 +284,3 @@ async def _until_dead(actor: Any) -> None:
             except RayActorError:
                 return
             await asyncio.sleep(_DEAD_POLL)
-
-
-def _rebuild(outcome: Outcome) -> BaseException:
-    """The exception an ``("error", exception, cause)`` outcome carries, cause re-attached."""
-    _, error, cause = outcome
-    if cause is not None and error.__cause__ is None:
-        error.__cause__ = cause
-    assert isinstance(error, BaseException)
-    return error
-
-
-class RemoteTaskHandle(Generic[T_co]):
-    """One execution in a scheduler actor: await it for the result.
-
-    It behaves like :class:`microscheduler.TaskHandle`: ``await handle``, ``cancel()``,
-    ``done()``, ``result()``, ``status``, ``name``, ``priority``. ``status`` is the last
-    status the scheduler reported (it arrives a Ray round trip late); once the handle is
-    done it is exact.
-    """
-
-    __module__ = "microscheduler.ray"
-
-    def __init__(
-        self, client: SchedulerClient, stream: Any, task: Task[T_co], priority: Priority
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        self._client = client
-        self._stream = stream
-        self._task = task
-        self._priority = priority
-        self._status = TaskStatus.QUEUED
-        self._future: asyncio.Future[T_co] = loop.create_future()
-        client._handles.add(self)
-        self._follower = loop.create_task(
-            self._follow(), name=f"microscheduler-ray-follow-{task.name}"
-        )
-
-    @property
-    def name(self) -> str:
-        """The task's name."""
-        return self._task.name
-
-    @property
-    def task(self) -> Task[T_co]:
-        """The task this handle executes."""
-        return self._task
-
-    @property
-    def priority(self) -> Priority:
-        """The lane the task was queued in."""
-        return self._priority
-
-    @property
-    def status(self) -> TaskStatus:
-        """Where this execution stands, as last reported by the scheduler."""
-        future = self._future
-        if not future.done():
-            return self._status
-        if future.cancelled():
-            return TaskStatus.CANCELLED
-        error = future.exception()
-        if error is None:
-            return TaskStatus.COMPLETED
-        if isinstance(error, ExecutorShutdownError):
-            return TaskStatus.CANCELLED
-        return TaskStatus.FAILED
-
-    def done(self) -> bool:
-        """True once the execution has an outcome."""
-        return self._future.done()
-
-    def result(self) -> T_co:
-        """Return the result, or raise the execution's exception.
-
-        Raises:
-            RuntimeError: The execution has no outcome yet.
-            asyncio.CancelledError: The execution was cancelled.
-        """
-        if not self._future.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
-        return self._future.result()
-
-    def cancel(self) -> bool:
-        """Cancel the execution in the scheduler: withdrawn if queued, interrupted if running.
-
-        Returns:
-            False if the execution already had an outcome, else True.
-        """
-        if not self._future.cancel():
-            return False
-        self._cancel_remote()
-        return True
-
-    def _cancel_remote(self) -> None:
-        try:
-            ray.cancel(self._stream)
-        except Exception as exc:  # Ray is shut down: the scheduler is out of reach
-            logger.warning("remote_cancel_failed", task=self.name, error=repr(exc))
-
-    def __await__(self) -> Generator[Any, None, T_co]:
-        try:
-            return (yield from self._future.__await__())
-        except asyncio.CancelledError:
-            if self._future.cancelled():
-                self._cancel_remote()
-            raise
-
-    def __repr__(self) -> str:
-        return f"<RemoteTaskHandle {self.name!r} {self._priority} {self.status.value}>"
-
-    async def _follow(self) -> None:
-        """Consume the scheduler's reports for this call until its outcome."""
-        try:
-            async for ref in self._stream:
-                kind, value = await ref
-                if kind == "status":
-                    self._status = TaskStatus(value)
-                elif kind == "outcome":
-                    self._settle(value)
-        except TaskCancelledError:
-            pass  # cancelled by this handle: the future is already cancelled
-        except RayActorError as exc:
-            self._fail(_gone(self._client.name, exc))
-        except Exception as exc:
-            self._fail(_gone(self._client.name, exc))
-        finally:
-            self._client._handles.discard(self)
-            if not self._future.done():
-                self._fail(
-                    SchedulerUnavailableError(
-                        f"the scheduler actor {self._client.name!r} ended the call to task "
-                        f"{self.name!r} without an outcome"
-                    )
-                )
-
-    def _settle(self, outcome: Outcome) -> None:
-        future = self._future
-        if future.done():
-            return
-        if outcome[0] == "result":
-            future.set_result(outcome[1])
-        elif outcome[0] == "cancelled":
-            future.cancel()
-        else:
-            error = _rebuild(outcome)
-            future.set_exception(error)
-            if isinstance(error, ExecutorShutdownError):
-                future.exception()  # expected news, as with the executor's own handles
-
-    def _fail(self, error: BaseException) -> None:
-        if not self._future.done():
-            self._future.set_exception(error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from microscheduler import MicroschedulerError
 
-__all__ = ("RemoteActorError", "SchedulerUnavailableError")
+__all__ = ("RemoteActorError", "SchedulerUnavailableError", "scheduler_gone")
 
 
 class RemoteActorError(MicroschedulerError):
@@ -31,3 +31,10 @@ class SchedulerUnavailableError(MicroschedulerError):
     """
 
     __module__ = "microscheduler.ray"
+
+
+def scheduler_gone(name: str, error: BaseException) -> SchedulerUnavailableError:
+    """The error every call gets once the scheduler actor ``name`` is gone (Ray's as cause)."""
+    gone = SchedulerUnavailableError(f"the scheduler actor {name!r} is gone: {error}")
+    gone.__cause__ = error
+    return gone

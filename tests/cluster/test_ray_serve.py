@@ -14,6 +14,7 @@ import pytest
 import ray
 from _actors import Stepper, count, ui_record
 from _cluster import NAMESPACE, until
+from ray.exceptions import RayActorError
 
 from microscheduler import (
     ExecutorShutdownError,
@@ -125,13 +126,15 @@ async def test_the_scheduler_actor_dying_fails_every_call(client: SchedulerClien
     await until(actor.holding.remote, "the remote count holds at step 5")
     ray.kill(ray.get_actor(client.name, namespace=NAMESPACE), no_restart=True)
 
-    with pytest.raises(SchedulerUnavailableError, match="is gone"):
+    with pytest.raises(SchedulerUnavailableError, match="is gone") as waiting:
         await handle
     assert handle.status is TaskStatus.FAILED
-    with pytest.raises(SchedulerUnavailableError, match="is gone"):
+    with pytest.raises(SchedulerUnavailableError, match="is gone") as submitting:
         await client.execute(Task(name="late", compute=ui_record), UI)
-    with pytest.raises(SchedulerUnavailableError, match="is gone"):
+    with pytest.raises(SchedulerUnavailableError, match="is gone") as asking:
         await client.statistics()
+    for error in (waiting, submitting, asking):
+        assert isinstance(error.value.__cause__, RayActorError)
 
 
 async def test_shutdown_removes_the_scheduler_and_its_pool(unique_name: str) -> None:
