@@ -96,6 +96,7 @@ async def serve(
         raise
     if failure is not None:
         ray.kill(actor, no_restart=True)
+        await _until_dead(actor)  # the name is free again when serve() raises
         raise rebuild(failure)
     return await connect(name, namespace=namespace)
 

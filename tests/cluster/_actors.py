@@ -70,6 +70,11 @@ class Stepper:
         return os.getpid()
 
 
+def no_gpu(worker_id: int, worker_type: object) -> object:
+    """A resource factory that fails, as on a node without the hardware."""
+    raise RuntimeError("no GPU on this node")
+
+
 async def count(resource: Any, state: object, interrupt: InterruptContext) -> int:
     """Background compute: the remote count to 10, held at step 5 the first time."""
     result: int = await run_remote(interrupt, resource.count, 10, hold_at=5)

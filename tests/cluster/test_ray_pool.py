@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -44,6 +45,25 @@ async def test_ui_work_preempts_a_remote_background_run_which_resumes(unique_nam
         assert await actor.get_steps.remote() == list(range(10))  # no step ran twice
         stats = executor.statistics()
         assert (stats.preempted, stats.rescheduled, stats.completed) == (1, 1, 2)
+
+
+async def test_with_a_grace_the_remote_call_is_still_stopped_at_once(unique_name: str) -> None:
+    """With interrupt_grace, run_remote cancels the remote call as soon as the run is
+    interrupted (the UI work does not wait out the grace), and the run resumes later."""
+    config = WorkerConfig(
+        interrupt_grace=60.0,
+        resource_factory=actor_pool(Stepper, options={"name": unique_name}),
+    )
+    async with TaskExecutor.from_config(config) as executor:
+        actor = ray.get_actor(f"{unique_name}-0")
+        background = await executor.submit(Task(name="count", compute=count), BG)
+        await until(actor.holding.remote, "the remote count holds at step 5")
+        async with asyncio.timeout(30):  # far below the 60 s grace
+            assert await executor.execute(Task(name="ui", compute=ui_record), UI) == "ui"
+        assert await background == sum(range(10))
+        log = await actor.get_log.remote()
+        assert log[2:4] == [("cancelled", 5), ("ui",)]
+        assert executor.statistics().rescheduled == 1
 
 
 async def test_a_caller_cancel_stops_the_remote_call(unique_name: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import ray
-from _actors import Stepper, count, ui_record
+from _actors import Stepper, count, no_gpu, ui_record
 from _cluster import NAMESPACE, until
 from ray.exceptions import RayActorError
 
@@ -155,6 +155,15 @@ async def test_shutdown_removes_the_scheduler_and_its_pool(unique_name: str) -> 
     for name in (unique_name, f"{unique_name}-pool-0"):
         with pytest.raises(ValueError, match="Failed to look up actor"):
             ray.get_actor(name, namespace=NAMESPACE)
+    with pytest.raises(SchedulerUnavailableError, match="no scheduler actor named"):
+        await connect(unique_name, namespace=NAMESPACE)
+
+
+async def test_a_start_failure_reaches_serve_and_frees_the_name(unique_name: str) -> None:
+    """A resource factory's error reaches serve()'s caller unchanged, and no scheduler
+    actor is left under the name."""
+    with pytest.raises(RuntimeError, match="^no GPU on this node$"):
+        await serve(unique_name, WorkerConfig(resource_factory=no_gpu), namespace=NAMESPACE)
     with pytest.raises(SchedulerUnavailableError, match="no scheduler actor named"):
         await connect(unique_name, namespace=NAMESPACE)
 
