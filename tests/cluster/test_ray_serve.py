@@ -90,11 +90,17 @@ async def test_the_tasks_exception_and_timeouts_reach_the_caller(client: Schedul
 
 
 async def test_a_handle_cancel_cancels_the_remote_run(client: SchedulerClient) -> None:
-    """handle.cancel() cancels the run in the scheduler, which cancels its remote call."""
+    """A running handle reports RUNNING and no result yet; handle.cancel() cancels the run
+    in the scheduler, which cancels its remote call."""
     actor = stepper(client.name)
     handle = await client.submit(Task(name="count", compute=count), BG)
     await until(actor.holding.remote, "the remote count holds at step 5")
+    await until(lambda: _running(handle), "the scheduler reported the run")
+    with pytest.raises(RuntimeError, match="^task 'count' is not done yet"):
+        handle.result()
+    assert not handle.done()
     assert handle.cancel()
+    assert not handle.cancel()  # it already has its outcome
     with pytest.raises(asyncio.CancelledError):
         await handle
     assert handle.status is TaskStatus.CANCELLED
@@ -224,6 +230,10 @@ def _reap(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.kill()
     process.communicate()
+
+
+async def _running(handle: Any) -> bool:
+    return handle.status is TaskStatus.RUNNING
 
 
 async def _logged(actor: Any, entry: tuple[Any, ...]) -> bool:
