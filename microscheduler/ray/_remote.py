@@ -81,8 +81,10 @@ async def run_remote(
     When the run is interrupted (preempted, cancelled, timed out or shut down), the remote
     call is cancelled with ``ray.cancel`` (the method sees ``asyncio.CancelledError`` where
     it awaits) and awaited until it has stopped, at most ``ray_cancel_timeout`` seconds, so
-    the actor is free before the worker takes its next task. Checkpoints the method yields
-    while it stops are still saved.
+    the actor is free before the worker takes its next task. Checkpoints yielded before the
+    cancellation reached the method are still saved; one yielded after it (in an ``except
+    CancelledError`` block) is not delivered, because Ray ends the call at that ``yield`` —
+    so yield checkpoints as the work goes.
 
     Args:
         interrupt: The run's :class:`~microscheduler.InterruptContext`.
