@@ -1,12 +1,13 @@
 """The scheduler actor: a TaskExecutor hosted in a named, detached async Ray actor.
 
-Clients (:mod:`microscheduler.ray._client`) talk to it with two kinds of call:
+Clients (:mod:`microscheduler.ray._client`) talk to it with two kinds of call (besides
+``start``, ``statistics`` and ``shutdown``, which do what the executor's methods do):
 
 * ``run(client, call, task, priority, timeout)`` — a streaming call that admits the task
   and then reports, in order: ``("admitted", error-or-None)``, ``("status", value)`` each
   time the execution's status changes, and last ``("outcome", outcome)``. The client that
-  made this call waits on it; nothing else holds an execution.
-  The client cancels a handle with ``ray.cancel`` on this call; the execution goes with it.
+  made this call waits on it; nothing else holds an execution. The client cancels a
+  handle with ``ray.cancel`` on this call, and the execution goes with it.
 * ``attach(client, guardian)`` / ``detach(client)`` — the client's guardian is a small
   actor that lives as long as the client's process; when it dies, every call that client
   still has is cancelled, so nothing is left running for a caller that is gone.
