@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import anyio
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from microscheduler import ExecutorStatistics, Priority, Task, WorkerConfig
 
@@ -194,6 +194,14 @@ class SchedulerClient:
             _, error = await (await stream.__anext__())
         except RayActorError as exc:
             raise scheduler_gone(self._name, exc) from exc
+        except RayTaskError as exc:
+            # The call failed before it could admit the task: in practice the actor could
+            # not unpickle it (a compute defined in a module the cluster cannot import).
+            lines = str(exc.cause if exc.cause is not None else exc).strip().splitlines()
+            raise TypeError(
+                f"task {task.name!r} could not be loaded in the scheduler actor: {lines[-1]}; "
+                f"define its compute in a module the cluster's workers can import"
+            ) from exc
         except BaseException:
             ray.cancel(stream)  # the caller gave up while the task was being admitted
             raise

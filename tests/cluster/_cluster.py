@@ -14,3 +14,8 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         while not await check():  # noqa: ASYNC110 - remote state: no event to await
             await asyncio.sleep(0.02)
     assert await check(), what
+
+
+async def local_only(resource: object, state: object, interrupt: object) -> str:
+    """A compute pickled by reference to this module, which Ray's workers cannot import."""
+    return "unreachable"

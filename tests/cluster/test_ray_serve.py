@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import ray
 from _actors import Stepper, count, no_gpu, ui_record
-from _cluster import NAMESPACE, until
+from _cluster import NAMESPACE, local_only, until
 from ray.exceptions import RayActorError
 
 from microscheduler import (
@@ -110,6 +110,21 @@ async def test_a_handle_cancel_cancels_the_remote_run(client: SchedulerClient) -
     await until(lambda: _counted(client, "cancelled", 1), "the scheduler counted the cancel")
 
 
+async def test_cancelling_the_caller_of_execute_cancels_the_remote_run(
+    client: SchedulerClient,
+) -> None:
+    """Cancelling a coroutine awaiting client.execute cancels the run in the scheduler and
+    its remote call; the cancellation propagates to the caller."""
+    actor = stepper(client.name)
+    caller = asyncio.create_task(client.execute(Task(name="count", compute=count)))
+    await until(actor.holding.remote, "the remote count holds at step 5")
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await until(lambda: _logged(actor, ("cancelled", 5)), "the actor saw the cancellation")
+    await until(lambda: _counted(client, "cancelled", 1), "the scheduler counted the cancel")
+
+
 async def test_a_compute_that_cannot_be_serialised_is_refused_at_submit(
     client: SchedulerClient,
 ) -> None:
@@ -121,6 +136,16 @@ async def test_a_compute_that_cannot_be_serialised_is_refused_at_submit(
 
     with pytest.raises(TypeError, match="^task 'locked' cannot be sent to the scheduler actor"):
         await client.submit(Task(name="locked", compute=locked))
+    assert (await client.statistics()).submitted == 0
+
+
+async def test_a_compute_the_scheduler_cannot_import_is_refused_at_submit(
+    client: SchedulerClient,
+) -> None:
+    """A compute pickled by reference to a module Ray's workers cannot import is a TypeError
+    naming the task and the missing module; nothing is queued."""
+    with pytest.raises(TypeError, match="^task 'local' could not be loaded .*_cluster"):
+        await client.submit(Task(name="local", compute=local_only))
     assert (await client.statistics()).submitted == 0
 
 
