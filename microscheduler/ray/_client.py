@@ -168,7 +168,8 @@ class SchedulerClient:
 
         Raises:
             TypeError: ``task`` is not a Task, or it cannot be serialised (its compute or
-                state holds a lock, a socket, ...).
+                state holds a lock, a socket, ...), or the scheduler actor cannot load it
+                (its compute lives in a module the cluster's workers cannot import).
             SchedulerUnavailableError: The scheduler actor is gone.
         """
         if self._closed:
