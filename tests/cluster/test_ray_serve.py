@@ -125,6 +125,23 @@ async def test_cancelling_the_caller_of_execute_cancels_the_remote_run(
     await until(lambda: _counted(client, "cancelled", 1), "the scheduler counted the cancel")
 
 
+async def test_closing_a_client_cancels_its_calls_only(client: SchedulerClient) -> None:
+    """close() cancels the calls of that client (its handles end cancelled, the remote run
+    stops) and refuses new submits; the scheduler and its other clients go on."""
+    actor = stepper(client.name)
+    other = await connect(client.name, namespace=NAMESPACE)
+    handle = await other.submit(Task(name="count", compute=count), BG)
+    await until(actor.holding.remote, "the remote count holds at step 5")
+    await other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await handle
+    assert handle.status is TaskStatus.CANCELLED
+    await until(lambda: _logged(actor, ("cancelled", 5)), "the actor saw the cancellation")
+    with pytest.raises(RuntimeError, match="^this SchedulerClient is closed"):
+        await other.submit(Task(name="late", compute=ui_record))
+    assert await client.execute(Task(name="ui", compute=ui_record), UI) == "ui"
+
+
 async def test_a_compute_that_cannot_be_serialised_is_refused_at_submit(
     client: SchedulerClient,
 ) -> None:
