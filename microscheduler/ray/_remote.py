@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from typing import Any, NoReturn
 
@@ -151,8 +152,10 @@ class _RemoteCall:
                     await asyncio.wait((step, interrupted), return_when=asyncio.FIRST_COMPLETED)
                 except BaseException:
                     # The run itself is being cancelled (its interrupt, at once or after
-                    # the grace): stop the remote call before the cancellation goes on.
-                    await self._stop(step)
+                    # the grace): stop the remote call, then let that cancellation go on
+                    # unchanged, whatever the stopping call ended with.
+                    with contextlib.suppress(Exception):
+                        await self._stop(step)
                     raise
                 if not step.done():
                     return await self._stop(step)
