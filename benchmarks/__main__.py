@@ -28,6 +28,7 @@ from . import (
     bench_memory,
     bench_overhead,
     bench_preemption,
+    bench_ray,
     bench_resume,
     bench_scale,
     bench_service,
@@ -45,8 +46,11 @@ BENCHMARKS: dict[str, Callable[[Settings, str], list[Row]]] = {
     # Real HTTP load on uvicorn processes: minutes, so full mode only (it returns no rows
     # in --quick).
     "service": bench_service.measure,
+    "ray": bench_ray.measure,
 }
-ORDER = ["overhead", "scale", "bulk", "preemption", "memory", "resume", "checkpoint", "service"]
+ORDER = [
+    "overhead", "scale", "bulk", "preemption", "memory", "resume", "checkpoint", "service", "ray",
+]  # fmt: skip
 
 
 def machine() -> dict[str, Any]:

@@ -22,6 +22,8 @@ InterruptReason = Literal["preempted", "cancelled", "timeout", "shutdown"]
 class SnapshotKeeper(Protocol):
     """What a run's context saves snapshots into: its execution."""
 
+    snapshot: bytes | None
+
     @property
     def name(self) -> str:
         """The task's name, for messages."""
@@ -113,6 +115,16 @@ class InterruptContext:
         return self._reason
 
     @property
+    def snapshot(self) -> bytes | None:
+        """The task's latest snapshot: the one this run was restored from, or the last one
+        saved since by :meth:`save_state`; None if there is none.
+
+        For computes that hand their progress to something else to resume from (a remote
+        call, a subprocess) rather than to the task's state object.
+        """
+        return self._owner.snapshot
+
+    @property
     def attempt(self) -> int:
         """1 on the first run, 2 on the first rerun after a preemption, and so on."""
         return self._attempt
@@ -151,14 +163,35 @@ class InterruptContext:
                 failed (the cause is chained).
             RuntimeError: The run this context belongs to has ended.
         """
+        return self._keep(self._snapshot(state))
+
+    def save_snapshot(self, data: bytes) -> Awaitable[None]:
+        """Keep ``data`` itself as the task's latest checkpoint; await the result.
+
+        For computes that resume from :attr:`snapshot` rather than from a state object
+        (a remote call, a subprocess): the bytes are kept, and written through to the
+        snapshot store for a keyed task, exactly as :meth:`save_state` does with
+        ``state.save()``. Works from a sync compute's thread as :meth:`save_state` does.
+
+        Raises:
+            TypeError: ``data`` is not bytes.
+            RuntimeError: The run this context belongs to has ended.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"save_snapshot() needs bytes, got {type(data).__name__}")
+        self._check_active("save_snapshot")
+        data = bytes(data)
+        self._owner.keep_snapshot(data)
+        self._checkpoints += 1
+        return self._keep(data)
+
+    def _keep(self, data: bytes) -> Awaitable[None]:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a sync compute's worker thread
-            data = self._snapshot(state)
             if self._keyed:
                 anyio.from_thread.run(self._persist, data)
             return _DONE
-        data = self._snapshot(state)
         return self._persist(data) if self._keyed else _DONE
 
     async def _persist(self, data: bytes) -> None:
@@ -182,11 +215,7 @@ class InterruptContext:
         save = getattr(state, "save", None)
         if save is None or not callable(save):
             raise TypeError(f"save_state() needs a TaskState with save() -> bytes, got {state!r}")
-        if not self._active:
-            raise RuntimeError(
-                f"save_state() called after run {self._attempt} of task "
-                f"{self._owner.name!r} ended; save only while the compute runs"
-            )
+        self._check_active("save_state")
         if not self._has_state:
             raise ValueError(
                 f"save_state() in task {self._owner.name!r}, which has no initial_state: "
@@ -205,6 +234,13 @@ class InterruptContext:
         self._owner.keep_snapshot(data)
         self._checkpoints += 1
         return data
+
+    def _check_active(self, what: str) -> None:
+        if not self._active:
+            raise RuntimeError(
+                f"{what}() called after run {self._attempt} of task "
+                f"{self._owner.name!r} ended; save only while the compute runs"
+            )
 
     def no_reschedule(self) -> None:
         """Ask that this run is not rerun if it ends up preempted.

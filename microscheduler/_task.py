@@ -250,6 +250,14 @@ class Task(Generic[T]):
     def __delattr__(self, name: str) -> None:
         raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r} of a Task")
 
+    # Pickling (Ray, multiprocessing) restores the slots without going through __setattr__.
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELD_NAMES)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(_FIELD_NAMES, state, strict=True):
+            Task.__dict__[name].__set__(self, value)
+
 
 # Fields are set through their slot descriptors: object.__setattr__ on a class that
 # overrides __setattr__ costs several times more, on every Task().
@@ -258,4 +266,5 @@ _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _s
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
 _set_key = Task.__dict__["key"].__set__
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Task))
 _set_is_async = Task.__dict__["is_async"].__set__

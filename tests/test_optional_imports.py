@@ -1,4 +1,4 @@
-"""The core package stands alone: the web frameworks and OpenTelemetry are optional extras."""
+"""The core package stands alone: the web frameworks, OpenTelemetry and Ray are optional extras."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ _FRAMEWORKS = (
     "uvicorn",
     "pydantic",
     "opentelemetry",
+    "ray",
 )
 
 
@@ -27,7 +28,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
+def test_core_imports_with_neither_fastapi_nor_aiohttp_nor_ray_installed() -> None:
     """With the optional frameworks unimportable, import microscheduler and its API work."""
     result = _run(
         f"""
@@ -50,8 +51,8 @@ def test_core_imports_with_neither_fastapi_nor_aiohttp_installed() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def test_importing_the_core_pulls_in_no_web_framework() -> None:
-    """import microscheduler leaves fastapi, aiohttp, opentelemetry and friends unimported."""
+def test_importing_the_core_pulls_in_no_web_framework_and_no_ray() -> None:
+    """import microscheduler leaves fastapi, aiohttp, opentelemetry, Ray and friends unimported."""
     result = _run(
         f"""
         import sys
@@ -75,7 +76,13 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
         sys.modules["fastapi"] = None
         sys.modules["aiohttp"] = None
         sys.modules["opentelemetry"] = None
-        for module in ("microscheduler.fastapi", "microscheduler.aiohttp", "microscheduler.otel"):
+        sys.modules["ray"] = None
+        for module in (
+            "microscheduler.fastapi",
+            "microscheduler.aiohttp",
+            "microscheduler.otel",
+            "microscheduler.ray",
+        ):
             try:
                 __import__(module)
             except ImportError as exc:
@@ -87,4 +94,5 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
         "microscheduler.fastapi needs FastAPI: pip install 'microscheduler[fastapi]'",
         "microscheduler.aiohttp needs aiohttp: pip install 'microscheduler[aiohttp]'",
         "microscheduler.otel needs OpenTelemetry: pip install 'microscheduler[otel]'",
+        "microscheduler.ray needs Ray: pip install 'microscheduler[ray]'",
     ]

@@ -116,6 +116,28 @@ class TestSingleProcessorPreemption:
         assert stepper.executed == 10  # not 14: the four saved steps were not redone
         assert not stepper.overlapped
 
+    async def test_interrupt_snapshot_is_the_latest_checkpoint(self, single: TaskExecutor) -> None:
+        """interrupt.snapshot is the task's saved_state on the first run, follows each
+        save_state, and is what the rerun after a preemption was restored from."""
+        seen: list[tuple[int, bytes | None, bytes | None]] = []
+        started = asyncio.Event()
+
+        async def compute(resource: object, state: Counter, ctx: InterruptContext) -> int:
+            before = ctx.snapshot
+            state.value += 1
+            await ctx.save_state(state)
+            seen.append((ctx.attempt, before, ctx.snapshot))
+            if ctx.attempt == 1:
+                started.set()
+                await asyncio.Event().wait()  # only a preemption ends this run
+            return state.value
+
+        handle = single.submit_nowait(task(compute, BG, initial_state=Counter(), saved_state=b"41"))
+        await started.wait()
+        await single.execute(task(const("ui"), UI))
+        assert await handle == 43
+        assert seen == [(1, b"41", b"42"), (2, b"42", b"43")]
+
     async def test_without_checkpoints_the_rerun_starts_over(self, single: TaskExecutor) -> None:
         """Without save_state, the rerun starts from the initial state again."""
         stepper = Stepper(6, checkpoint=False)

@@ -143,7 +143,7 @@ def test_observability_file_is_the_readme_example() -> None:
     """examples/observability.py is the README's observability snippet under a docstring."""
     docstring, blank, body = (ROOT / "examples" / "observability.py").read_text().split("\n", 2)
     assert docstring.startswith('"""') and blank == ""
-    assert body == python_blocks(README)[-1]
+    assert body == marked_blocks(README)["example", "observability"]
 
 
 def test_observability_output(tmp_path: Path) -> None:
