@@ -14,9 +14,10 @@ submit that created it, plus one per submit that joined it by key.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._priority import Priority
 from ._snapshots import SnapshotStore
@@ -24,7 +25,6 @@ from ._state import TaskState
 from ._task import Task
 
 if TYPE_CHECKING:
-    from ._handle import TaskHandle
     from ._interrupt import InterruptContext
 
 __all__ = ("DONE", "PHASE_NAMES", "PREEMPTED", "QUEUED", "RUNNING", "Execution", "TaskStatus")
@@ -35,6 +35,14 @@ PREEMPTED = 1
 RUNNING = 2
 DONE = 3
 PHASE_NAMES = ("queued", "preempted", "running", "done")
+
+
+class AttachedHandle(Protocol):
+    """What an execution knows of a caller's handle attached to it."""
+
+    _future: asyncio.Future[Any]
+    _within: asyncio.Timeout | None
+    _deadline: asyncio.TimerHandle | None
 
 
 class TaskStatus(enum.Enum):
@@ -116,7 +124,7 @@ class Execution:
         self.ctx: InterruptContext | None = None
         self.scope: Any = None  # the running attempt's anyio.CancelScope
         self.entry: tuple[int, int, Execution] | None = None
-        self.handles: list[TaskHandle[Any]] = []
+        self.handles: list[AttachedHandle] = []
         self.gave_up: str | None = None  # how the last attached caller left: cancel/timeout
         # Computes run in a copy of the submitting caller's context, as create_task does.
         self.context = contextvars.copy_context()
