@@ -15,15 +15,15 @@ from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._handle import TaskHandle
 from ._lanes import Lane
-from ._logging import debug_enabled, logger
+from ._logging import debug_enabled, log_worker_ends, logger
 from ._outcomes import Outcomes
 from ._preemption import Supervisor
-from ._priority import Priority, WorkerType
-from ._resources import open_resources
+from ._priority import Priority
+from ._resources import open_all
 from ._snapshots import MemorySnapshotStore, SnapshotStore
 from ._stats import Counters, ExecutorStatistics
 from ._task import Task, check_timeout
-from ._worker import IdleWorkers, Worker
+from ._worker import IdleWorkers, Worker, build_workers
 
 __all__ = ("TaskExecutor",)
 
@@ -42,27 +42,19 @@ class TaskExecutor:
     """Runs tasks on a pool of worker coroutines in three priority lanes.
 
     ``TaskExecutor(1)`` is single-processor mode: one worker serves the UI, LastEffort and
-    Background lanes, in that strict order, and preempts a running Background task as soon
-    as UI or LastEffort work arrives. ``TaskExecutor(n)`` with ``n > 1`` runs one UI
-    worker (UI and LastEffort lanes) and ``n - 1`` background workers (Background lane).
-    ``TaskExecutor(WorkerConfig(...))`` (or :meth:`from_config`) takes a full
-    configuration.
-
-    The executor can be constructed anywhere; it binds to the running event loop when it
-    starts. Use it as ``async with TaskExecutor(...) as executor:`` (leaving the block
-    normally drains the executor, leaving it by an exception does not) or call
-    :meth:`start` and :meth:`shutdown` yourself.
+    Background lanes in that strict order, and preempts a Background run as soon as UI or
+    LastEffort work arrives. ``TaskExecutor(n)``, ``n > 1``, runs one UI worker (UI and
+    LastEffort) and ``n - 1`` background workers. ``TaskExecutor(WorkerConfig(...))`` (or
+    :meth:`from_config`) takes a full configuration. Construct it anywhere; it binds to the
+    running loop when it starts (``async with``, or :meth:`start` and :meth:`shutdown`).
 
     Args:
-        processor_count: ``1`` for single-processor mode, ``n > 1`` for one UI worker and
-            ``n - 1`` background workers; or a :class:`WorkerConfig`.
-        logger: A structlog logger to use instead of the library's own, which sends its
-            events through the stdlib logger ``microscheduler`` (silent until ``logging``
-            is configured to show them). Whether debug events are emitted is decided when
-            the executor starts.
-        drain_timeout: Seconds that leaving ``async with`` normally lets queued and running
-            work finish before the rest is shut down (like aiojobs' ``close_timeout``);
-            ``None`` waits for all of it. :meth:`shutdown` takes its own ``timeout``.
+        processor_count: A processor count, or a :class:`WorkerConfig`.
+        logger: A structlog logger instead of the library's own (which goes through the
+            stdlib logger ``microscheduler``, silent until ``logging`` shows it).
+        drain_timeout: Seconds leaving ``async with`` normally lets queued and running work
+            finish before the rest is shut down (like aiojobs' ``close_timeout``); ``None``
+            waits for all of it. Leaving it by an exception does not drain.
 
     Raises:
         ConfigError: The processor count is less than 1.
@@ -133,26 +125,11 @@ class TaskExecutor:
         self._outcomes = outcomes = Outcomes(
             config=config, lanes=lanes, supervisor=supervisor, counters=counters
         )
+        self._workers = build_workers(outcomes, config, lanes, urgent_idle, background_idle)
         if config.single_processor:
-            self._workers = [Worker(outcomes, 0, WorkerType.UI, lanes, urgent_idle)]
             victims = self._workers
         else:
-            ui = [
-                Worker(outcomes, i, WorkerType.UI, lanes[:2], urgent_idle)
-                for i in range(config.ui_workers)
-            ]
-            background = [
-                Worker(
-                    outcomes,
-                    config.ui_workers + i,
-                    WorkerType.BACKGROUND,
-                    lanes[2:],
-                    background_idle,
-                )
-                for i in range(config.background_workers)
-            ]
-            self._workers = ui + background
-            victims = background if gated else []
+            victims = self._workers[config.ui_workers :] if gated else []
         supervisor._victims = tuple(victims)
         self._admission = Admission(
             config=config,
@@ -217,22 +194,16 @@ class TaskExecutor:
             ) from None
         self._state = _State.STARTING
         try:
-            opener = getattr(self._store, "open", None)
-            if opener is not None:
-                await opener()
-            self._stack.push_async_callback(self._store.close)
-            resources = await open_resources(
+            resources = await open_all(
+                self._store,
                 self._config.resource_factory,
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,
+                self._log_source,
             )
         except BaseException:
-            self._state = _State.NEW
-            stack, self._stack = self._stack, contextlib.AsyncExitStack()
-            try:
-                await stack.aclose()
-            except Exception:
-                self._log_source.exception("resource_close_failed")
+            self._state = _State.NEW  # re-startable
+            self._stack = contextlib.AsyncExitStack()
             raise
         self._bind(loop)
         for worker, resource in zip(self._workers, resources, strict=True):
@@ -363,13 +334,7 @@ class TaskExecutor:
         workers = list(self._worker_of_task.values())
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        for worker, result in zip(workers, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                # Someone else cancelled the worker task (the loop closing, a second Ctrl-C
-                # under uvicorn): nothing crashed.
-                self._log.info("worker_cancelled", worker_id=worker.worker_id)
-            elif isinstance(result, BaseException):
-                self._log.error("worker_crashed", worker_id=worker.worker_id, exc_info=result)
+        log_worker_ends(self._log, [w.worker_id for w in workers], results)
         await self._supervisor.stop()
         error: BaseException | None = None
         try:
@@ -378,16 +343,7 @@ class TaskExecutor:
             self._log.error("resource_close_failed", exc_info=exc)
             error = exc
         self._state = _State.CLOSED
-        c = self._counters
-        self._log.info(
-            "executor_stopped",
-            completed=c.completed,
-            failed=c.failed,
-            cancelled=c.cancelled,
-            timed_out=c.timed_out,
-            preempted=c.preempted,
-            rescheduled=c.rescheduled,
-        )
+        self._log.info("executor_stopped", **self._counters.ends())
         if error is not None:
             raise error
 
@@ -400,30 +356,22 @@ class TaskExecutor:
 
         Args:
             task: The task to run. If its ``key`` names a live execution, the call joins
-                it (promoting it if ``priority`` is more urgent) instead of running the
-                work again.
-            priority: The lane to queue it in; defaults to ``task.priority``. A plain int
-                equal to a :class:`Priority` value is accepted.
+                it (promoting it if ``priority`` is more urgent) instead of running it twice.
+            priority: The lane; defaults to ``task.priority`` (an int 0-2 is accepted).
             timeout: Limit in seconds on the whole call, the wait for room in a full lane
                 and queue time included; on expiry the task is withdrawn or its run
                 cancelled and ``TimeoutError`` is raised.
 
         Returns:
-            What the task's compute returned (from the run that finally completed, if it
-            was preempted and rerun).
+            What the compute returned (in the run that finally completed).
 
         Raises:
-            Exception: The task's own exception, unchanged.
-            TimeoutError: ``timeout`` or ``Task.timeout`` expired.
-            StateRestoreError: The task's state could not be restored before a run.
-            TaskInterruptedError: A run that called ``no_reschedule()`` was cancelled.
-            ExecutorShutdownError: The executor is, or was meanwhile, shut down.
-            ExecutorNotStartedError: The executor has not been started.
-            ValueError: ``priority`` is not a :class:`Priority`, or the task's state
-                object is in use by another live execution.
-            RuntimeError: Waiting for the task from inside a compute could never end
-                (the call would deadlock or preempt itself), or the call comes from
-                another event loop.
+            Exception: The task's own exception, unchanged; or ``TimeoutError``,
+                ``StateRestoreError``, ``TaskInterruptedError``, ``ExecutorShutdownError``,
+                ``ExecutorNotStartedError``.
+            ValueError: A bad ``priority``, or a state object in use by a live execution.
+            RuntimeError: Waiting from inside a compute could never end (a deadlock, or
+                work that would preempt its waiter), or the call is from another loop.
 
         Cancelling the caller withdraws the task if it is still queued, or cancels its run;
         it is never rerun and the cancellation propagates.

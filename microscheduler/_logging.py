@@ -20,14 +20,15 @@ entirely (no event dict is built) when neither structlog nor ``logging`` would k
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
 from structlog.typing import Processor
 
-__all__ = ("STDLIB_LOGGER", "debug_enabled", "logger")
+__all__ = ("STDLIB_LOGGER", "debug_enabled", "log_worker_ends", "logger")
 
 #: The stdlib logger every event of the library's default logger goes to.
 STDLIB_LOGGER = logging.getLogger("microscheduler")
@@ -84,3 +85,16 @@ def debug_enabled(log: Any) -> bool:
         return bool(check(logging.DEBUG))
     except Exception:
         return True
+
+
+def log_worker_ends(log: Any, worker_ids: list[int], results: Sequence[object]) -> None:
+    """Log how each worker task ended at shutdown, when not by returning.
+
+    A worker task cancelled by someone else (the loop closing, a second Ctrl-C under
+    uvicorn) is logged as what it is, ``worker_cancelled`` at INFO: nothing crashed.
+    """
+    for worker_id, result in zip(worker_ids, results, strict=True):
+        if isinstance(result, asyncio.CancelledError):
+            log.info("worker_cancelled", worker_id=worker_id)
+        elif isinstance(result, BaseException):
+            log.error("worker_crashed", worker_id=worker_id, exc_info=result)

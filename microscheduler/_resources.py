@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Sequence
+from typing import Any
 
 from ._config import ResourceFactory
 from ._priority import WorkerInfo, WorkerType
+from ._snapshots import SnapshotStore
 
-__all__ = ("open_resources",)
+__all__ = ("open_all", "open_resources")
 
 
 def _is_async_context_manager(value: object) -> bool:
@@ -71,3 +73,30 @@ async def open_resources(
             value = stack.enter_context(value)  # type: ignore[arg-type]
         resources.append(value)
     return resources
+
+
+async def open_all(
+    store: SnapshotStore,
+    factory: ResourceFactory | None,
+    workers: Sequence[tuple[int, WorkerType]],
+    stack: contextlib.AsyncExitStack,
+    log: Any,
+) -> list[object]:
+    """Open the snapshot store (its ``open()``, if it has one), then every worker's
+    resource; register their closing on ``stack``.
+
+    If anything fails, what was already opened is closed again (a closing error is
+    logged, not raised) and the original error propagates unchanged.
+    """
+    try:
+        opener = getattr(store, "open", None)
+        if opener is not None:
+            await opener()
+        stack.push_async_callback(store.close)
+        return await open_resources(factory, workers, stack)
+    except BaseException:
+        try:
+            await stack.aclose()
+        except Exception:
+            log.exception("resource_close_failed")
+        raise

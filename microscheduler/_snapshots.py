@@ -371,12 +371,8 @@ def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connec
 
 
 def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> str:
-    """Switch to write-ahead logging, waiting out another process doing the same.
-
-    Changing the journal mode does not go through SQLite's busy handler: two processes
-    opening a new file at once may see "database is locked" at once, so retry within the
-    busy timeout (the first one to switch wins; the mode then stays WAL for everyone).
-    """
+    """Switch to WAL, retrying within the busy timeout: changing the journal mode skips
+    SQLite's busy handler, so two processes opening one new file may see "locked" at once."""
     deadline = time.monotonic() + busy_timeout
     delay = 0.001
     while True:

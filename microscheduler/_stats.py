@@ -203,3 +203,14 @@ class Counters:
         self.joined = 0
         self.promoted = 0
         self.wasted_runs = 0
+
+    def ends(self) -> dict[str, int]:
+        """How executions ended so far, and how often runs were preempted and rerun."""
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "timed_out": self.timed_out,
+            "preempted": self.preempted,
+            "rescheduled": self.rescheduled,
+        }

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
 import inspect
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
 
+from ._config import WorkerConfig
+from ._context import InContext
 from ._exceptions import StateRestoreError
 from ._execution import RUNNING, Execution
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
 
-__all__ = ("IdleWorkers", "Worker", "WorkerHost", "sync_computes_running")
+__all__ = ("IdleWorkers", "Worker", "WorkerHost", "build_workers", "sync_computes_running")
 
 _NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
 _sync_lock = threading.Lock()
@@ -44,44 +45,6 @@ def _call_sync(compute: Any, resource: object, state: object, ctx: InterruptCont
     finally:
         with _sync_lock:
             _sync_running -= 1
-
-
-class _InContext:
-    """Await an awaitable while running each of its steps in ``context``.
-
-    This is what ``create_task(coro, context=...)`` does for a whole task, without a task
-    of its own: the compute sees its caller's context variables, and what it sets stays in
-    its execution's context instead of leaking into the worker's next run.
-    """
-
-    __slots__ = ("_awaitable", "_context")
-
-    def __init__(self, awaitable: Any, context: contextvars.Context) -> None:
-        self._awaitable = awaitable
-        self._context = context
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        steps = self._awaitable.__await__()
-        run = self._context.run
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                if error is None:
-                    yielded = run(steps.send, value)
-                else:
-                    thrown, error = error, None
-                    yielded = run(steps.throw, thrown)
-            except StopIteration as stop:
-                return stop.value
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                run(steps.close)
-                raise
-            except BaseException as exc:  # a cancellation thrown in by the worker task
-                error = exc
-                value = None
 
 
 class IdleWorkers:
@@ -344,7 +307,7 @@ class Worker:
         task = execution.task
         if task.is_async:
             awaitable = execution.context.run(task.compute, self.resource, execution.state, ctx)
-            return await _InContext(awaitable, execution.context)
+            return await InContext(awaitable, execution.context)
         result = await anyio.to_thread.run_sync(
             execution.context.run,
             _call_sync,
@@ -355,7 +318,7 @@ class Worker:
             limiter=self._host.limiter,
         )
         if inspect.isawaitable(result):
-            result = await _InContext(result, execution.context)
+            result = await InContext(result, execution.context)
         return result
 
     async def _compute_with_timeout(
@@ -390,6 +353,30 @@ class Worker:
                     raise
             finally:
                 deadline.cancel()
+
+
+def build_workers(
+    host: WorkerHost,
+    config: WorkerConfig,
+    lanes: tuple[Lane, Lane, Lane],
+    urgent_idle: IdleWorkers,
+    background_idle: IdleWorkers,
+) -> list[Worker]:
+    """The workers of a configuration, in worker-id order.
+
+    Single-processor mode: one UI worker, id 0, serving all three lanes. Otherwise UI
+    workers (ids ``0..ui_workers-1``) serve UI and LastEffort, background workers (the ids
+    that follow) serve Background.
+    """
+    if config.single_processor:
+        return [Worker(host, 0, WorkerType.UI, lanes, urgent_idle)]
+    ui = [Worker(host, i, WorkerType.UI, lanes[:2], urgent_idle) for i in range(config.ui_workers)]
+    first = config.ui_workers
+    background = [
+        Worker(host, first + i, WorkerType.BACKGROUND, lanes[2:], background_idle)
+        for i in range(config.background_workers)
+    ]
+    return ui + background
 
 
 def _cancelling() -> int:
