@@ -278,20 +278,21 @@ class Supervisor:
         self._counters.rescheduled += 1
         if self.debug:
             self._log_task("task_rescheduled", execution)
-        self._queued_background(execution)
-        self._background_idle.wake_one()
+        self._idle[execution.priority].wake_one()
 
     def queued(self, execution: Execution) -> None:
-        """A new execution entered its lane (starts its aging clock if it is Background)."""
-        self._queued_background(execution)
+        """A new Background execution was admitted: start its aging clock.
 
-    def _queued_background(self, execution: Execution) -> None:
+        With ``max_background_wait`` set, an execution still not done that long after its
+        admission (queued, preempted and waiting for a rerun, or running) is promoted to
+        LastEffort: it is no longer preempted, and it runs before Background work.
+        """
         wait = self._config.max_background_wait
         if wait is not None and execution.priority is Priority.BACKGROUND:
-            self._schedule(wait, self._age, execution, execution.entry)
+            self._schedule(wait, self._age, execution)
 
-    def _age(self, execution: Execution, entry: object) -> None:
-        if execution.entry is entry and entry is not None:
+    def _age(self, execution: Execution) -> None:
+        if execution.phase <= RUNNING and execution.priority is Priority.BACKGROUND:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:

@@ -1,0 +1,153 @@
+"""Starvation bounds and thrash control: what strict priority does to Background work under
+a stream of urgent work, and how each bound changes it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from _helpers import Counter, Gate, const, settle, task, wait_until
+
+from microscheduler import InterruptContext, Priority, TaskExecutor, TaskStatus, WorkerConfig
+from microscheduler.pytest_plugin import ExecutorFactory
+
+UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
+HANG_GUARD = 10.0  # seconds; only bounds a broken test, decides no ordering
+
+
+async def ui_stream(executor: TaskExecutor, gate: Gate, rounds: int) -> None:
+    """Urgent requests arriving one by one, each just after the Background run restarted."""
+    for _ in range(rounds):
+        await gate.started.wait()
+        gate.started.clear()
+        await executor.execute(task(const("answer"), UI))
+
+
+class TestStrictPriorityStarves:
+    async def test_background_never_finishes_under_a_ui_stream(self, single: TaskExecutor) -> None:
+        """Without bounds, each urgent request preempts the Background run it restarted
+        into: five requests, five preemptions, five wasted runs, no progress."""
+        gate = Gate()
+        background = single.submit_nowait(task(gate, BG))
+        await ui_stream(single, gate, rounds=5)
+        stats = single.statistics()
+        assert (stats.preempted, stats.wasted_runs) == (5, 5)
+        assert not background.done()
+        gate.release.set()
+        await background
+
+    async def test_max_preemptions_lets_it_finish(self, executor_factory: ExecutorFactory) -> None:
+        """With max_preemptions=2 the third urgent request waits for the Background run."""
+        executor = await executor_factory(WorkerConfig(max_preemptions=2))
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await ui_stream(executor, gate, rounds=2)
+        await gate.started.wait()
+        urgent = executor.submit_nowait(task(const("late"), UI))
+        await settle()
+        assert background.status is TaskStatus.RUNNING and gate.reasons == ["preempted"] * 2
+        gate.release.set()
+        assert await asyncio.gather(background, urgent) == ["done", "late"]
+        assert executor.statistics().preempted == 2
+
+    async def test_max_background_wait_promotes_it(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
+        """With max_background_wait=0 the supervisor promotes the Background execution to
+        LastEffort once it is due; urgent work no longer preempts it, and it finishes."""
+        events: list[Any] = []
+        config = WorkerConfig(max_background_wait=0.0, on_event=events.append)
+        executor = await executor_factory(config)
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await wait_until(lambda: executor.statistics().promoted == 1, what="the promotion")
+        assert background.priority is LE
+        await gate.started.wait()
+        urgent = executor.submit_nowait(task(const("ui"), UI))
+        await settle()
+        assert background.status is TaskStatus.RUNNING
+        gate.release.set()
+        assert await asyncio.gather(background, urgent) == ["done", "ui"]
+        assert executor.statistics().preempted == 0
+        promoted = [e for e in events if e.kind == "promoted"]
+        assert [(e.reason, e.priority) for e in promoted] == [("aged", LE)]
+
+
+class TestQuietPeriod:
+    async def test_background_waits_for_quiet(self, executor_factory: ExecutorFactory) -> None:
+        """With a quiet period, Background work does not start right after urgent work."""
+        executor = await executor_factory(WorkerConfig(background_quiet_period=3600.0))
+        await executor.execute(task(const(1), UI))
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await settle()
+        assert not gate.started.is_set()
+        assert executor.statistics().queued[BG] == 1
+        background.cancel()
+
+    async def test_background_starts_once_quiet(self, executor_factory: ExecutorFactory) -> None:
+        """Once the quiet period has passed, the supervisor lets Background work start."""
+        executor = await executor_factory(WorkerConfig(background_quiet_period=0.01))
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await executor.execute(task(const(1), UI))
+        async with asyncio.timeout(HANG_GUARD):
+            await gate.started.wait()
+        gate.release.set()
+        assert await background == "done"
+        assert executor.statistics().preempted == 0
+
+
+class TestMinimumSlice:
+    async def test_young_run_is_not_preempted(self, executor_factory: ExecutorFactory) -> None:
+        """A Background run younger than min_background_slice keeps running when urgent
+        work arrives; the urgent work waits."""
+        executor = await executor_factory(WorkerConfig(min_background_slice=3600.0))
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        urgent = executor.submit_nowait(task(const("ui"), UI))
+        await settle()
+        assert gate.reasons == [] and urgent.status is TaskStatus.QUEUED
+        gate.release.set()
+        assert await asyncio.gather(background, urgent) == ["done", "ui"]
+        assert executor.statistics().preempted == 0
+
+    async def test_run_is_preempted_when_its_slice_ends(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
+        """When the slice ends and urgent work still waits, the run is preempted."""
+        executor = await executor_factory(WorkerConfig(min_background_slice=0.01))
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await gate.started.wait()
+        async with asyncio.timeout(HANG_GUARD):
+            assert await executor.execute(task(const("ui"), UI)) == "ui"
+        assert gate.reasons == ["preempted"]
+        gate.release.set()
+        await background
+
+
+class TestWastedRuns:
+    @pytest.mark.parametrize(("checkpoint", "wasted"), [(False, 1), (True, 0)])
+    async def test_counts_runs_preempted_before_their_first_checkpoint(
+        self, single: TaskExecutor, checkpoint: bool, wasted: int
+    ) -> None:
+        """A preempted run that saved nothing is a wasted run; one that checkpointed is not."""
+        started = asyncio.Event()
+
+        async def compute(resource: object, state: Counter, ctx: InterruptContext) -> int:
+            if checkpoint and ctx.attempt == 1:
+                state.value += 1
+                await ctx.save_state(state)
+            if ctx.attempt == 1:
+                started.set()
+                await asyncio.Event().wait()
+            return state.value
+
+        background = single.submit_nowait(task(compute, BG, initial_state=Counter))
+        await started.wait()
+        await single.execute(task(const(None), UI))
+        assert await background == int(checkpoint)
+        assert single.statistics().wasted_runs == wasted
