@@ -70,6 +70,7 @@ class Admission:
         self._store = store
         self._workers = workers
         self._ids = itertools.count(1)
+        self._ages = config.max_background_wait is not None
         self.state = "new"  # "new", "running" or "closed", kept by the executor
         self.loop: asyncio.AbstractEventLoop | None = None
         self.worker_of_task: dict[asyncio.Task[None], Worker] = {}
@@ -136,7 +137,7 @@ class Admission:
             outcomes.events.emit("submitted", execution)
         if lane.priority is not Priority.BACKGROUND:
             self._supervisor.urgent_admitted()
-        else:
+        elif self._ages:
             self._supervisor.queued(execution)
         self._idle[lane.priority].wake_one()
         return handle
@@ -164,8 +165,8 @@ class Admission:
         self, task: Task[T], priority: Priority | None, timeout: float | None
     ) -> TaskHandle[T] | None:
         lane = self._lane_for(task, priority)
-        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
-            return None
+        if 0 < lane.maxsize <= lane._new and (task.key is None or task.key not in self._outcomes.keys):
+            return None  # full (for new work; a join needs no room)
         return self._admit(task, lane, timeout)
 
     async def _admit_when_room(
@@ -272,7 +273,8 @@ class Admission:
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
     ) -> TaskHandle[T]:
         """See :meth:`TaskExecutor.submit_nowait`."""
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         handle = self._admit_if_room(task, priority, timeout)
         if handle is None:
             lane = self._lane_for(task, priority)

@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ("InContext",)
 
+_NONE: Any = object()
+
 
 class InContext:
     """Await an awaitable while running each of its steps in ``context``.
@@ -17,26 +19,31 @@ class InContext:
     its execution's context instead of leaking into the worker's next run.
     """
 
-    __slots__ = ("_awaitable", "_context")
+    __slots__ = ("_awaitable", "_context", "_first")
 
-    def __init__(self, awaitable: Any, context: contextvars.Context) -> None:
+    def __init__(self, awaitable: Any, context: contextvars.Context, first: Any = _NONE) -> None:
         self._awaitable = awaitable
         self._context = context
+        self._first = first  # what a coroutine's first step, already taken, yielded
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        steps = self._awaitable.__await__()
+        first = self._first
+        steps = self._awaitable if first is not _NONE else self._awaitable.__await__()
         run = self._context.run
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                if error is None:
-                    yielded = run(steps.send, value)
-                else:
-                    thrown, error = error, None
-                    yielded = run(steps.throw, thrown)
-            except StopIteration as stop:
-                return stop.value
+            if first is not _NONE:
+                yielded, first = first, _NONE
+            else:
+                try:
+                    if error is None:
+                        yielded = run(steps.send, value)
+                    else:
+                        thrown, error = error, None
+                        yielded = run(steps.throw, thrown)
+                except StopIteration as stop:
+                    return stop.value
             try:
                 value = yield yielded
             except GeneratorExit:

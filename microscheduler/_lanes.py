@@ -85,6 +85,8 @@ class Lane(asyncio.PriorityQueue[Entry]):
             return item
 
     def _wakeup_next(self, waiters: Any) -> None:
+        if not waiters:
+            return
         # Wake a waiting submitter only when a pop freed room for new work.
         if waiters is self._putters:
             if not self._freed or self.full():
@@ -110,8 +112,15 @@ class Lane(asyncio.PriorityQueue[Entry]):
         return self._new + self._reruns
 
     def put_new(self, execution: Execution) -> None:
-        """Queue new work at the tail (raises ``asyncio.QueueFull`` when full)."""
-        self.put_nowait((0, next(self._seq), execution))
+        """Queue new work at the tail; the caller has checked :meth:`full`.
+
+        It goes straight to the ``_put`` hook: ``put_nowait`` would check for room again and
+        keep ``join()`` bookkeeping that lanes never use, on every submit.
+        """
+        entry = (0, next(self._seq), execution)
+        heapq.heappush(self._queue, entry)
+        execution.entry = entry
+        self._new += 1
 
     def put_rerun(self, execution: Execution) -> None:
         """Queue a preempted execution ahead of new work and earlier-preempted ones."""

@@ -111,7 +111,16 @@ class Outcomes:
         reason = ctx._reason
         if reason == "preempted" and self.events is not None:
             self.events.emit("preempted", execution, worker.worker_id, "preempted")
-        if not execution.handles or execution.abandoned():
+        handles = execution.handles
+        if ctx._ok and reason is None and len(handles) == 1:  # the common case, first
+            future = handles[0]._future
+            if not future.done():
+                future.set_result(ctx._result)
+                if self.debug:
+                    self._log_completed(worker, execution, ctx)
+                self.retire(execution, "completed")
+                return
+        if not handles or execution.abandoned():
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
             self.retire(execution, _gave_up_as(execution))
@@ -242,7 +251,8 @@ class Outcomes:
         # Settled handles need nothing more from the execution; letting go of them keeps
         # a failed run's traceback (which holds the execution) out of a reference cycle
         # with their futures, so a dropped handle is finalized at once, before its future.
-        execution.handles = []
+        execution.handles.clear()
+        execution.ctx = None  # the run's context points back at the execution: no cycle
         c = self.counters
         if kind == "completed":
             c.completed += 1

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import inspect
 import threading
+from types import CoroutineType
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -174,7 +175,7 @@ class Worker:
             if lane._new or lane._reruns:
                 if lane.priority is Priority.BACKGROUND and not self._host.may_start_background():
                     return None
-                return lane.take()
+                return lane.get_nowait()[2]
         return None
 
     async def run(self) -> None:
@@ -199,7 +200,8 @@ class Worker:
                         return True
                     await self.idle.wait()
                     continue
-                if execution.abandoned():
+                handles = execution.handles
+                if handles[0]._future.done() if len(handles) == 1 else execution.abandoned():
                     # Its callers' tasks were cancelled (which cancels their futures at
                     # once) but have not run yet to detach: retire it here, never run.
                     host.retire_unrun(execution)
@@ -306,8 +308,16 @@ class Worker:
     async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
         task = execution.task
         if task.is_async:
-            awaitable = execution.context.run(task.compute, self.resource, execution.state, ctx)
-            return await InContext(awaitable, execution.context)
+            context = execution.context
+            awaitable = context.run(task.compute, self.resource, execution.state, ctx)
+            if type(awaitable) is CoroutineType:
+                # Its first step, here: a compute that never suspends needs no wrapper.
+                try:
+                    first = context.run(awaitable.send, None)
+                except StopIteration as stop:
+                    return stop.value
+                return await InContext(awaitable, context, first)
+            return await InContext(awaitable, context)
         result = await anyio.to_thread.run_sync(
             execution.context.run,
             _call_sync,
