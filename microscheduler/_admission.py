@@ -165,7 +165,9 @@ class Admission:
         self, task: Task[T], priority: Priority | None, timeout: float | None
     ) -> TaskHandle[T] | None:
         lane = self._lane_for(task, priority)
-        if 0 < lane.maxsize <= lane._new and (task.key is None or task.key not in self._outcomes.keys):
+        if 0 < lane._maxsize <= lane._new and (
+            task.key is None or task.key not in self._outcomes.keys
+        ):
             return None  # full (for new work; a join needs no room)
         return self._admit(task, lane, timeout)
 

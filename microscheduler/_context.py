@@ -1,14 +1,41 @@
-"""Running a compute in its caller's context, without a task of its own."""
+"""Calling a compute: in its caller's context, on the loop or in a worker thread."""
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ("InContext",)
+if TYPE_CHECKING:
+    from ._interrupt import InterruptContext
+
+__all__ = ("NOT_RUN", "InContext", "call_sync", "sync_computes_running")
 
 _NONE: Any = object()
+NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
+_sync_lock = threading.Lock()
+_sync_running = 0
+
+
+def sync_computes_running() -> int:
+    """How many sync computes are executing in worker threads right now (all executors)."""
+    return _sync_running
+
+
+def call_sync(compute: Any, resource: object, state: object, ctx: InterruptContext) -> Any:
+    """Run a sync compute in its worker thread, unless its run was interrupted before the
+    thread got to it (a caller that gave up meanwhile must not see its compute start)."""
+    global _sync_running
+    if ctx._reason is not None:
+        return NOT_RUN
+    with _sync_lock:
+        _sync_running += 1
+    try:
+        return compute(resource, state, ctx)
+    finally:
+        with _sync_lock:
+            _sync_running -= 1
 
 
 class InContext:

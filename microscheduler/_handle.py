@@ -216,23 +216,6 @@ class TaskHandle(Generic[T_co]):
                 self._owner.detach(self, "cancelled")
             raise
 
-    def __del__(self) -> None:
-        # A failure nobody retrieved (a fire-and-forget handle) would otherwise show only as
-        # asyncio's "exception was never retrieved" at collection, and not at all under a
-        # filter that hides the debug task_failed: say it once, at WARNING, with its
-        # traceback, and mark it retrieved so asyncio does not say it again.
-        future = self._future
-        if not getattr(future, "_log_traceback", False):
-            return
-        error = future.exception()
-        self._owner.log.warning(
-            "task_failed_unobserved",
-            task=self._execution.task.name,
-            priority=str(self._execution.priority),
-            attempt=self._execution.attempt,
-            exc_info=error,
-        )
-
     def __repr__(self) -> str:
         execution = self._execution
         status = self.status.value

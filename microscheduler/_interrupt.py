@@ -86,7 +86,7 @@ class InterruptContext:
     )
 
     def __init__(
-        self, owner: SnapshotKeeper, attempt: int, *, has_state: bool = True, keyed: bool = False
+        self, owner: SnapshotKeeper, attempt: int, has_state: bool = True, keyed: bool = False
     ) -> None:
         self._owner = owner
         self._keyed = keyed

@@ -43,6 +43,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
 
     _queue: list[Entry]
     _putters: Any  # collections.deque of futures, from asyncio.Queue
+    _maxsize: int
 
     def __init__(self, priority: Priority, maxsize: int) -> None:
         self.priority = priority
@@ -104,7 +105,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
 
     def full(self) -> bool:
         """True when new work has to wait for room (reruns never do)."""
-        return 0 < self.maxsize <= self._new
+        return 0 < self._maxsize <= self._new
 
     # -- executor side -------------------------------------------------------------------
 

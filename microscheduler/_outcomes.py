@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Any, Literal
 
 import anyio
@@ -61,6 +62,7 @@ class Outcomes:
         self.drained: asyncio.Future[None] | None = None
         self.keys: dict[str, Execution] = {}  # live executions by key
         self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
+        self.needs_start_time = config.min_background_slice > 0
         self.events: EventEmitter | None = None
         self.queue_waits = QueueWaits()
         self.log: Any = None
@@ -84,7 +86,8 @@ class Outcomes:
         assert self.loop is not None
         assert execution.ctx is not None
         ctx = execution.ctx
-        ctx._started = self.loop.time()
+        if self.needs_start_time or execution.task.timeout is not None:
+            ctx._started = self.loop.time()  # for Task.timeout and min_background_slice
         ctx._t0 = now = time.perf_counter()
         execution.worker_id = worker.worker_id
         self.queue_waits.lanes[execution.priority].append(now - execution.queued_at)
@@ -220,10 +223,21 @@ class Outcomes:
                 handle._future.set_result(result)
 
     def fail(self, execution: Execution, error: BaseException) -> None:
-        """Give every attached caller ``error``."""
+        """Give every attached caller ``error``.
+
+        A failure nobody retrieves (a fire-and-forget handle) would otherwise show only as
+        asyncio's "exception was never retrieved" at collection, and not at all under a
+        filter that hides the debug ``task_failed``: when such a handle is collected, the
+        failure is logged once, at WARNING, with its traceback (``task_failed_unobserved``).
+        """
         for handle in execution.handles:
-            if not handle._future.done():
-                handle._future.set_exception(error)
+            future = handle._future
+            if not future.done():
+                future.set_exception(error)
+                weakref.finalize(
+                    handle, _report_unobserved, future, self.log, execution.name,
+                    str(execution.priority), execution.attempt,
+                )  # fmt: skip
 
     def reject_shutdown(self, execution: Execution) -> None:
         """Give every attached caller ``ExecutorShutdownError``."""
@@ -310,3 +324,19 @@ def _gave_up_as(execution: Execution) -> Kind:
     else:
         timed_out = execution.gave_up == "timeout"
     return "timed_out" if timed_out else "cancelled"
+
+
+def _report_unobserved(
+    future: asyncio.Future[Any], log: Any, task: str, priority: str, attempt: int
+) -> None:
+    """A failed handle was collected: log its failure if nobody retrieved it, and mark it
+    retrieved so asyncio does not report it again."""
+    if not getattr(future, "_log_traceback", False):
+        return
+    log.warning(
+        "task_failed_unobserved",
+        task=task,
+        priority=priority,
+        attempt=attempt,
+        exc_info=future.exception(),
+    )

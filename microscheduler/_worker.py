@@ -5,47 +5,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-import threading
-from types import CoroutineType
 from collections.abc import Sequence
+from types import CoroutineType
 from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
 
 from ._config import WorkerConfig
-from ._context import InContext
+from ._context import NOT_RUN, InContext, call_sync
 from ._exceptions import StateRestoreError
 from ._execution import RUNNING, Execution
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
 
-__all__ = ("IdleWorkers", "Worker", "WorkerHost", "build_workers", "sync_computes_running")
-
-_NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
-_sync_lock = threading.Lock()
-_sync_running = 0
-
-
-def sync_computes_running() -> int:
-    """How many sync computes are executing in worker threads right now (all executors)."""
-    return _sync_running
-
-
-def _call_sync(compute: Any, resource: object, state: object, ctx: InterruptContext) -> Any:
-    """Run a sync compute in its worker thread, unless its run was interrupted before the
-    thread got to it (a caller that gave up meanwhile must not see its compute start)."""
-    global _sync_running
-    if ctx._reason is not None:
-        return _NOT_RUN
-    with _sync_lock:
-        _sync_running += 1
-    try:
-        return compute(resource, state, ctx)
-    finally:
-        with _sync_lock:
-            _sync_running -= 1
+__all__ = ("IdleWorkers", "Worker", "WorkerHost", "build_workers")
 
 
 class IdleWorkers:
@@ -216,11 +191,12 @@ class Worker:
     async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
         host = self._host
         execution.attempt += 1
+        task = execution.task
         ctx = InterruptContext(
             execution,
             execution.attempt,
-            has_state=execution.task.initial_state is not None,
-            keyed=execution.store is not None,
+            task.initial_state is not None,
+            execution.store is not None,
         )
         execution.ctx = ctx
         execution.scope = scope
@@ -234,12 +210,25 @@ class Worker:
             if execution.snapshot is not None and ctx._error is None:
                 self._restore(execution, ctx)
             if ctx._error is None:
-                timeout = execution.task.timeout
-                if timeout is None:
-                    result = await self._compute(execution, ctx)
-                else:
+                timeout = task.timeout
+                if timeout is not None:
                     result = await self._compute_with_timeout(execution, ctx, timeout)
-                if result is not _NOT_RUN:
+                elif task.is_async:
+                    # _compute's async branch, inline: the common path, one frame less
+                    context = execution.context
+                    awaitable = context.run(task.compute, self.resource, execution.state, ctx)
+                    if type(awaitable) is CoroutineType:
+                        try:
+                            first = context.run(awaitable.send, None)
+                        except StopIteration as stop:
+                            result = stop.value
+                        else:
+                            result = await InContext(awaitable, context, first)
+                    else:
+                        result = await InContext(awaitable, context)
+                else:
+                    result = await self._compute(execution, ctx)
+                if result is not NOT_RUN:
                     ctx._ok = True
                     ctx._result = result
         except asyncio.CancelledError:
@@ -320,7 +309,7 @@ class Worker:
             return await InContext(awaitable, context)
         result = await anyio.to_thread.run_sync(
             execution.context.run,
-            _call_sync,
+            call_sync,
             task.compute,
             self.resource,
             execution.state,

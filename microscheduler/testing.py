@@ -11,6 +11,6 @@ executing in a worker thread, for example after ``shutdown()``::
 
 from __future__ import annotations
 
-from ._worker import sync_computes_running
+from ._context import sync_computes_running
 
 __all__ = ("sync_computes_running",)

@@ -131,7 +131,7 @@ async def test_call_from_another_loop_is_refused_before_anything_is_queued(
     def other_thread() -> None:
         try:
             asyncio.run(single.execute(task(const(1), UI)))
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=other_thread)

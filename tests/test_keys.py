@@ -197,7 +197,9 @@ class TestSnapshotStore:
         store = MemorySnapshotStore()
         executor = await executor_factory(WorkerConfig(snapshot_store=store))
         reached = asyncio.Event()
-        handle = executor.submit_nowait(task(stepper(5, reached, 3), initial_state=Counter, key="k"))
+        handle = executor.submit_nowait(
+            task(stepper(5, reached, 3), initial_state=Counter, key="k")
+        )
         await reached.wait()
         assert await store.load("k") == b"3"
         handle.cancel()  # a cancelled execution keeps its snapshot
@@ -213,7 +215,9 @@ class TestSnapshotStore:
         path = str(tmp_path / "snapshots.db")
         reached = asyncio.Event()
         async with TaskExecutor(WorkerConfig(snapshot_store=SQLiteSnapshotStore(path))) as first:
-            handle = first.submit_nowait(task(stepper(9, reached, 4), initial_state=Counter, key="k"))
+            handle = first.submit_nowait(
+                task(stepper(9, reached, 4), initial_state=Counter, key="k")
+            )
             await reached.wait()
             handle.cancel()
         states: list[Counter] = []

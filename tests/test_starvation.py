@@ -51,9 +51,7 @@ class TestStrictPriorityStarves:
         assert await asyncio.gather(background, urgent) == ["done", "late"]
         assert executor.statistics().preempted == 2
 
-    async def test_max_background_wait_promotes_it(
-        self, executor_factory: ExecutorFactory
-    ) -> None:
+    async def test_max_background_wait_promotes_it(self, executor_factory: ExecutorFactory) -> None:
         """With max_background_wait=0 the supervisor promotes the Background execution to
         LastEffort once it is due; urgent work no longer preempts it, and it finishes."""
         events: list[Any] = []

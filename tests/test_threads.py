@@ -163,7 +163,7 @@ class TestThreadGuards:
     def test_interrupted_run_never_starts_its_sync_compute(self) -> None:
         """If a run is interrupted before its worker thread gets to it (its caller gave up
         meanwhile), the thread returns without calling the compute."""
-        from microscheduler._worker import _NOT_RUN, _call_sync
+        from microscheduler._context import NOT_RUN, call_sync
 
         calls: list[str] = []
 
@@ -173,7 +173,7 @@ class TestThreadGuards:
         ctx = InterruptContext(Handle(), 1)  # type: ignore[arg-type]
         ctx._signal("cancelled")
         compute = lambda r, s, c: calls.append("ran")  # noqa: E731
-        assert _call_sync(compute, None, None, ctx) is _NOT_RUN
+        assert call_sync(compute, None, None, ctx) is NOT_RUN
         assert calls == []
 
     async def test_sync_computes_running_counts_threads(self, single: TaskExecutor) -> None:
