@@ -112,6 +112,8 @@ class Outcomes:
         ctx = execution.ctx
         assert ctx is not None
         reason = ctx._reason
+        if reason is not None:
+            self.supervisor.run_ended(ctx)
         if reason == "preempted" and self.events is not None:
             self.events.emit("preempted", execution, worker.worker_id, "preempted")
         handles = execution.handles

@@ -94,6 +94,8 @@ class Supervisor:
         self.debug = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[_Timer] = []
+        self._unended: dict[InterruptContext, list[Any]] = {}  # interrupted runs going on
+        self._checking = False
         self._seq = itertools.count()
         self._alarm: asyncio.TimerHandle | None = None
         self._alarm_when = math.inf
@@ -121,6 +123,8 @@ class Supervisor:
             self._alarm.cancel()
             self._alarm = None
         self._timers.clear()
+        self._unended.clear()
+        self._checking = False
 
     async def _run(self) -> None:
         """Sleep until the earliest deadline, run what is due, repeat until stopped."""
@@ -237,7 +241,7 @@ class Supervisor:
             return False
         ctx._signal(reason)
         if current is None and self._warning is not None:
-            self._schedule(self._warning, self._warn_unended, execution, ctx, self._warning)
+            self._watch(execution, ctx)
         if reason == "preempted":
             execution.preemptions += 1
             self._counters.preempted += 1
@@ -250,22 +254,48 @@ class Supervisor:
             scope.cancel()
         return True
 
-    def _warn_unended(self, execution: Execution, ctx: InterruptContext, waited: float) -> None:
-        """An interrupted run is still going: say so, and keep saying so while it does."""
-        if not ctx._active:
-            return
-        self.log.warning(
-            "task_interrupt_ignored",
-            task=execution.name,
-            priority=str(execution.priority),
-            attempt=ctx._attempt,
-            reason=ctx._reason,
-            waited_s=round(waited, 3),
-            sync=not execution.task.is_async,
-        )
+    def _watch(self, execution: Execution, ctx: InterruptContext) -> None:
+        """Keep an eye on an interrupted run until it ends (see :meth:`_warn_unended`).
+
+        One check, every ``interrupt_warning`` seconds while any interrupted run is still
+        going, serves them all: an interrupt costs a dict entry, not a timer of its own.
+        """
+        now = self._now()
+        assert self._warning is not None
+        self._unended[ctx] = [execution, now, now + self._warning]
+        if not self._checking:
+            self._checking = True
+            self._schedule(self._warning, self._warn_unended)
+
+    def run_ended(self, ctx: InterruptContext) -> None:
+        """An interrupted run has ended: stop watching it."""
+        self._unended.pop(ctx, None)
+
+    def _warn_unended(self) -> None:
+        """Interrupted runs still going: say so, and keep saying so while they do."""
+        self._checking = False
+        now = self._now() + 1e-6
         step = self._warning
         assert step is not None
-        self._schedule(step, self._warn_unended, execution, ctx, waited + step)
+        for ctx, watched in list(self._unended.items()):
+            execution, since, due = watched
+            if not ctx._active:
+                del self._unended[ctx]
+            elif due <= now:
+                watched[2] = due + step
+                self.log.warning(
+                    "task_interrupt_ignored",
+                    task=execution.name,
+                    priority=str(execution.priority),
+                    attempt=ctx._attempt,
+                    reason=ctx._reason,
+                    waited_s=round(now - since, 3),
+                    sync=not execution.task.is_async,
+                )
+        if self._unended:
+            self._checking = True
+            next_due = min(watched[2] for watched in self._unended.values())
+            self._schedule(max(next_due - self._now(), 0.0), self._warn_unended)
 
     # -- reruns and promotion ------------------------------------------------------------
 
