@@ -14,6 +14,7 @@ from _helpers import Gate, const, task, wait_until
 from microscheduler import (
     InterruptContext,
     Priority,
+    Task,
     TaskExecutor,
     WorkerConfig,
 )
@@ -270,3 +271,27 @@ def test_priority_queue_lane_keeps_lane_order_without_a_loop() -> None:
     """A lane can be built outside a running loop (an executor is constructed anywhere)."""
     lane = Lane(BG, 2)
     assert lane.empty() and not lane.full() and lane.qsize() == 0
+
+
+async def _pickled_compute(resource: object, state: object, ctx: object) -> int:
+    return 1
+
+
+def test_task_pickles_and_stays_immutable() -> None:
+    """A Task survives pickling (as Ray and multiprocessing do) with every field, and the
+    copy is as immutable as the original."""
+    import dataclasses
+    import pickle
+
+    original = Task(name="x", compute=_pickled_compute, key="k", timeout=2.0, priority=0)  # type: ignore[arg-type]
+    copy = pickle.loads(pickle.dumps(original))
+    for field in dataclasses.fields(Task):
+        assert getattr(copy, field.name) == getattr(original, field.name), field.name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.name = "y"  # type: ignore[misc]
+
+
+def test_subscripted_task_constructs() -> None:
+    """Task[int](...) works on Python 3.11 (typing's __orig_class__ assignment is ignored)."""
+    t = Task[int](name="typed", compute=_pickled_compute)
+    assert t.name == "typed" and t.is_async

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _integration import ROOT, load_example
+from _snapshot_child import decode, payload
 
 HERE = Path(__file__).resolve().parent
 STORE_CHILD = HERE / "_snapshot_child.py"
@@ -144,3 +145,46 @@ def test_resumable_indexer_example_continues_after_kill(tmp_path: Path) -> None:
     assert last_reported <= resumed_from <= last_reported + 1
     assert [position(line) for line in lines[1:-1]] == list(range(resumed_from + 1, total + 1))
     assert lines[-1] == f"indexed {len(example.DOCUMENTS)} documents"
+
+
+STORE_CHILD = Path(__file__).with_name("_snapshot_child.py")
+
+
+def store_child(*args: str) -> list[str]:
+    """Run the store child process to completion and return its output lines."""
+    done = subprocess.run(
+        [sys.executable, str(STORE_CHILD), *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_two_processes_writing_one_store_file(tmp_path: Path) -> None:
+    """Two processes saving 64 KiB snapshots into one file at the same time never fail
+    and never corrupt it; each key ends with its writer's last snapshot, and the key
+    both wrote ends with one writer's last snapshot, intact (last write wins)."""
+    path = str(tmp_path / "shared.db")
+    writes, size = 80, 64 * 1024
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(STORE_CHILD), "write", path, writer, str(writes), str(size)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for writer in ("left", "right")
+    ]
+    outputs = [proc.communicate("go\n", timeout=60) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert out.splitlines() == ["done"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = dict(db.execute("SELECT key, data FROM microscheduler_snapshots"))
+    db.close()
+    assert sorted(rows) == ["left", "right", "shared"]
+    assert rows["left"] == payload("left", writes, size)
+    assert rows["right"] == payload("right", writes, size)
+    assert decode(rows["shared"]) in {("left", writes), ("right", writes)}
+    assert store_child("read", path, "shared") == ["read {} {}".format(*decode(rows["shared"]))]

@@ -21,7 +21,6 @@ from types import FrameType
 
 import anyio
 import pytest
-from _snapshot_child import decode, payload
 
 from microscheduler import (
     ConfigError,
@@ -374,33 +373,3 @@ class TestSQLiteStore:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         db.close()
-
-    def test_two_processes_writing_one_file(self, tmp_path: Path) -> None:
-        """Two processes saving 64 KiB snapshots into one file at the same time never fail
-        and never corrupt it; each key ends with its writer's last snapshot, and the key
-        both wrote ends with one writer's last snapshot, intact (last write wins)."""
-        path = str(tmp_path / "shared.db")
-        writes, size = 80, 64 * 1024
-        procs = [
-            subprocess.Popen(
-                [sys.executable, str(CHILD), "write", path, writer, str(writes), str(size)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for writer in ("left", "right")
-        ]
-        outputs = [proc.communicate("go\n", timeout=60) for proc in procs]
-        for proc, (out, err) in zip(procs, outputs, strict=True):
-            assert proc.returncode == 0, err
-            assert out.splitlines() == ["done"]
-        with sqlite3.connect(path) as db:
-            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            rows = dict(db.execute("SELECT key, data FROM microscheduler_snapshots"))
-        db.close()
-        assert sorted(rows) == ["left", "right", "shared"]
-        assert rows["left"] == payload("left", writes, size)
-        assert rows["right"] == payload("right", writes, size)
-        assert decode(rows["shared"]) in {("left", writes), ("right", writes)}
-        assert child("read", path, "shared") == ["read {} {}".format(*decode(rows["shared"]))]
