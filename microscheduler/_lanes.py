@@ -28,7 +28,7 @@ import heapq
 import itertools
 from typing import Any
 
-from ._execution import PREEMPTED, Execution
+from ._execution import Execution
 from ._priority import Priority
 
 __all__ = ("Lane",)
@@ -196,7 +196,3 @@ class Lane(asyncio.PriorityQueue[Entry]):
             waiter = self._putters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-
-    def is_live(self, execution: Execution) -> bool:
-        """True while ``execution`` is queued or preempted in a lane."""
-        return execution.entry is not None and execution.phase <= PREEMPTED
