@@ -165,10 +165,8 @@ class Admission:
         self, task: Task[T], priority: Priority | None, timeout: float | None
     ) -> TaskHandle[T] | None:
         lane = self._lane_for(task, priority)
-        if 0 < lane._maxsize <= lane._new and (
-            task.key is None or task.key not in self._outcomes.keys
-        ):
-            return None  # full (for new work; a join needs no room)
+        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+            return None  # a join needs no room
         return self._admit(task, lane, timeout)
 
     async def _admit_when_room(

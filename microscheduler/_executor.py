@@ -116,7 +116,6 @@ class TaskExecutor:
         self._supervisor = supervisor = Supervisor(
             config=config,
             lanes=lanes,
-            victims=[],
             gates_background=gated,
             background_idle=background_idle,
             urgent_idle=urgent_idle,
@@ -130,7 +129,7 @@ class TaskExecutor:
             victims = self._workers
         else:
             victims = self._workers[config.ui_workers :] if gated else []
-        supervisor._victims = tuple(victims)
+        supervisor.preempts(victims)
         self._admission = Admission(
             config=config,
             lanes=lanes,

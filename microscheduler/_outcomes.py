@@ -22,7 +22,7 @@ from ._execution import DONE, PREEMPTED, RUNNING, Execution
 from ._handle import DetachReason, TaskHandle
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
-from ._preemption import Supervisor
+from ._preemption import Supervisor, log_task
 from ._priority import Priority
 from ._stats import Counters, QueueWaits
 from ._worker import Worker
@@ -147,7 +147,7 @@ class Outcomes:
                     )
                 self.fail(execution, error)
                 if self.debug:
-                    self._log_task("task_failed", execution, error=repr(error))
+                    log_task(self.log, "task_failed", execution, error=repr(error))
                 self.retire(execution, "failed")
         elif reason == "preempted":
             if ctx._checkpoints == 0:
@@ -277,7 +277,7 @@ class Outcomes:
         elif kind == "cancelled":
             c.cancelled += 1
             if self.debug:
-                self._log_task("task_cancelled", execution)
+                log_task(self.log, "task_cancelled", execution)
         else:
             c.timed_out += 1
         if execution.key is not None:
@@ -294,15 +294,6 @@ class Outcomes:
         self.outstanding -= 1
         if not self.outstanding and self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
-
-    def _log_task(self, event: str, execution: Execution, **extra: Any) -> None:
-        self.log.debug(
-            event,
-            task=execution.name,
-            priority=str(execution.priority),
-            attempt=execution.attempt,
-            **extra,
-        )
 
     def _log_completed(self, worker: Worker, execution: Execution, ctx: InterruptContext) -> None:
         now = time.perf_counter()

@@ -39,7 +39,7 @@ from ._priority import Priority
 from ._stats import Counters
 from ._worker import IdleWorkers, Worker
 
-__all__ = ("Supervisor",)
+__all__ = ("Supervisor", "log_task")
 
 _Timer = tuple[float, int, Callable[..., None], tuple[Any, ...]]
 
@@ -69,7 +69,6 @@ class Supervisor:
         *,
         config: WorkerConfig,
         lanes: tuple[Lane, Lane, Lane],
-        victims: Sequence[Worker],
         gates_background: bool,
         background_idle: IdleWorkers,
         urgent_idle: IdleWorkers,
@@ -78,7 +77,7 @@ class Supervisor:
         self.urgent = 0
         self._config = config
         self._lanes = lanes
-        self._victims = tuple(victims)
+        self._victims: tuple[Worker, ...] = ()
         self._gates_background = gates_background
         self._background_idle = background_idle
         self._idle = (urgent_idle, urgent_idle, background_idle)
@@ -102,6 +101,11 @@ class Supervisor:
         self._wakeup: asyncio.Future[None] | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    def preempts(self, workers: Sequence[Worker]) -> None:
+        """The workers whose Background runs urgent work interrupts (built after the
+        supervisor, since they report to the ledger that holds it)."""
+        self._victims = tuple(workers)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -246,7 +250,7 @@ class Supervisor:
             execution.preemptions += 1
             self._counters.preempted += 1
             if self.debug:
-                self._log_task("task_preempted", execution)
+                log_task(self.log, "task_preempted", execution)
             if self._grace > 0:
                 self._schedule(self._grace, _end_grace, ctx, scope)
                 return True
@@ -307,7 +311,7 @@ class Supervisor:
         lane.put_rerun(execution)
         self._counters.rescheduled += 1
         if self.debug:
-            self._log_task("task_rescheduled", execution)
+            log_task(self.log, "task_rescheduled", execution)
         self._idle[execution.priority].wake_one()
 
     def queued(self, execution: Execution) -> None:
@@ -345,7 +349,7 @@ class Supervisor:
             self._lanes[priority].put_promoted(execution)
             self._idle[priority].wake_one()
         if self.debug:
-            self._log_task("task_promoted", execution, reason=reason)
+            log_task(self.log, "task_promoted", execution, reason=reason)
         if self.events is not None:
             running = execution.phase == RUNNING
             self.events.emit(
@@ -353,16 +357,18 @@ class Supervisor:
             )
         return True
 
-    def _log_task(self, event: str, execution: Execution, **extra: Any) -> None:
-        self.log.debug(
-            event,
-            task=execution.name,
-            priority=str(execution.priority),
-            attempt=execution.attempt,
-            **extra,
-        )
-
 
 def _end_grace(ctx: InterruptContext, scope: anyio.CancelScope) -> None:
     if ctx._active:
         scope.cancel()
+
+
+def log_task(log: Any, event: str, execution: Execution, **extra: Any) -> None:
+    """A per-task debug event with the stable keys (task, priority, attempt)."""
+    log.debug(
+        event,
+        task=execution.name,
+        priority=str(execution.priority),
+        attempt=execution.attempt,
+        **extra,
+    )

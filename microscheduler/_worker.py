@@ -295,18 +295,12 @@ class Worker:
             ctx._error = error
 
     async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
+        """The compute's general path: a sync compute in a thread, or an async one under a
+        timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
         if task.is_async:
-            context = execution.context
-            awaitable = context.run(task.compute, self.resource, execution.state, ctx)
-            if type(awaitable) is CoroutineType:
-                # Its first step, here: a compute that never suspends needs no wrapper.
-                try:
-                    first = context.run(awaitable.send, None)
-                except StopIteration as stop:
-                    return stop.value
-                return await InContext(awaitable, context, first)
-            return await InContext(awaitable, context)
+            awaitable = execution.context.run(task.compute, self.resource, execution.state, ctx)
+            return await InContext(awaitable, execution.context)
         result = await anyio.to_thread.run_sync(
             execution.context.run,
             call_sync,
