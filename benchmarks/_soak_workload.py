@@ -177,7 +177,7 @@ async def one_call(executor: TaskExecutor, rng: random.Random, kind: str) -> tup
         else:
             value = await executor.execute(task)
     except asyncio.CancelledError:
-        if handles and handles[0].done() and not handles[0]._future.cancelled():
+        if handles and handles[0].done() and not handles[0].cancelled():
             return f"cancelled late/{_ended_as(handles[0])}", True
         if returned:
             # The caller's cancel landed while its run was returning a result nobody got.

@@ -124,8 +124,8 @@ class Admission:
         )
         if source is not None and state is source:
             outcomes.states_in_use[id(state)] = execution
-        handle: TaskHandle[T] = TaskHandle(outcomes, execution, loop.create_future())
-        execution.handles.append(handle)
+        handle: TaskHandle[T] = TaskHandle(outcomes, execution, loop)
+        execution.handle = handle
         lane.put_new(execution)
         self._counters.submitted += 1
         outcomes.outstanding += 1
@@ -149,8 +149,8 @@ class Admission:
         loop = self.loop
         assert loop is not None
         outcomes = self._outcomes
-        handle: TaskHandle[Any] = TaskHandle(outcomes, execution, loop.create_future())
-        execution.handles.append(handle)
+        handle: TaskHandle[Any] = TaskHandle(outcomes, execution, loop)
+        execution.attach(handle)
         self._counters.joined += 1
         if timeout is not None:
             handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
@@ -191,12 +191,7 @@ class Admission:
             handle = self._admit_if_room(task, priority, None)
             if handle is None:
                 handle = await self._admit_when_room(task, priority, None)
-            try:
-                return await handle._future
-            except asyncio.CancelledError:
-                if handle._future.cancelled():
-                    self._outcomes.detach(handle, "cancelled")
-                raise
+            return await handle  # a cancelled caller cancels the handle, which detaches it
         return await self._execute_within(task, priority, check_timeout(timeout))
 
     async def _execute_within(
@@ -211,20 +206,22 @@ class Admission:
                     if handle is None:
                         handle = await self._admit_when_room(task, priority, None)
                     handle._within = deadline
-                    return await handle._future
+                    return await handle
                 except asyncio.CancelledError:
-                    if handle is not None and handle._future.cancelled():
+                    # Cancelling this caller cancelled the handle, which left detaching to
+                    # this call (it has _within): only here is it known whether it was the
+                    # deadline.
+                    if handle is not None and handle.cancelled():
                         reason: Any = "timeout" if deadline.expired() else "cancelled"
                         self._outcomes.detach(handle, reason)
                     raise
         except TimeoutError:
             if not deadline.expired():
                 raise  # the task's own TimeoutError
-            future = handle._future if handle is not None else None
-            if future is not None and future.done() and not future.cancelled():
+            if handle is not None and handle.done() and not handle.cancelled():
                 # The execution ended in the very loop step the deadline passed: its
                 # outcome, already counted, is the caller's one outcome.
-                return future.result()
+                return handle.result()
             raise TimeoutError(f"task {task.name!r} did not finish within {timeout}s") from None
 
     def _refuse_deadlock(self, task: Task[Any], priority: Priority | None) -> None:

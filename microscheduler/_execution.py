@@ -40,9 +40,12 @@ PHASE_NAMES = ("queued", "preempted", "running", "done")
 class AttachedHandle(Protocol):
     """What an execution knows of a caller's handle attached to it."""
 
-    _future: asyncio.Future[Any]
     _within: asyncio.Timeout | None
     _deadline: asyncio.TimerHandle | None
+
+    def done(self) -> bool:
+        """True once this caller has its outcome."""
+        ...
 
 
 class TaskStatus(enum.Enum):
@@ -71,8 +74,10 @@ class Execution:
     Invariants:
         * ``entry`` is the lane entry that currently represents it while QUEUED or
           PREEMPTED, else None; any other entry for it in a lane is dead.
-        * ``handles`` holds the attached handles whose callers still wait; the execution
-          is withdrawn or cancelled when the last one detaches.
+        * The attached handles (:meth:`attached`) are those whose callers still wait: the
+          one in ``handle`` until a second caller joins by key, then all of them in
+          ``joined`` (and ``handle`` is None). The execution is withdrawn or cancelled when
+          the last one detaches. (One caller, the common case, costs no list.)
         * ``snapshot`` is the latest snapshot (``saved_state``, a ``save_state`` of an
           earlier run, or a stored one loaded for a keyed task's first run).
     """
@@ -83,8 +88,9 @@ class Execution:
         "ctx",
         "entry",
         "gave_up",
-        "handles",
+        "handle",
         "id",
+        "joined",
         "key",
         "loaded",
         "phase",
@@ -124,7 +130,8 @@ class Execution:
         self.ctx: InterruptContext | None = None
         self.scope: Any = None  # the running attempt's anyio.CancelScope
         self.entry: tuple[int, int, Execution] | None = None
-        self.handles: list[AttachedHandle] = []
+        self.handle: AttachedHandle | None = None  # the only attached handle, if any
+        self.joined: list[AttachedHandle] | None = None  # all of them, once one joined
         self.gave_up: str | None = None  # how the last attached caller left: cancel/timeout
         # Computes run in a copy of the submitting caller's context, as create_task does.
         self.context = contextvars.copy_context()
@@ -143,16 +150,48 @@ class Execution:
         if self.store is not None and self.key is not None:
             await self.store.save(self.key, data)
 
+    def attached(self) -> list[AttachedHandle]:
+        """The handles whose callers still wait for this execution's outcome."""
+        if self.joined is not None:
+            return self.joined
+        return [self.handle] if self.handle is not None else []
+
+    def attach(self, handle: AttachedHandle) -> None:
+        """Attach one more caller's handle (the first, or one joining by key)."""
+        if self.joined is not None:
+            self.joined.append(handle)
+        elif self.handle is None:
+            self.handle = handle
+        else:
+            self.joined = [self.handle, handle]
+            self.handle = None
+
+    def detach(self, handle: AttachedHandle) -> bool:
+        """Detach ``handle``; False if it was not attached."""
+        if self.handle is handle:
+            self.handle = None
+            return True
+        joined = self.joined
+        if joined is None or handle not in joined:
+            return False
+        joined.remove(handle)
+        return True
+
+    def release(self) -> None:
+        """Let go of every handle (the execution has ended)."""
+        self.handle = None
+        self.joined = None
+
     def abandoned(self) -> bool:
         """True when every attached caller already has its outcome (it gave up, and its
-        handle has not yet detached)."""
-        handles = self.handles
-        if len(handles) == 1:
-            return handles[0]._future.done()
-        return all(handle._future.done() for handle in handles)
+        handle has not yet detached), or none is attached."""
+        handle = self.handle
+        if handle is not None:
+            return handle.done()
+        return all(handle.done() for handle in self.joined or ())
 
     def __repr__(self) -> str:
         return (
             f"<Execution {self.task.name!r} {self.priority} {PHASE_NAMES[self.phase]} "
-            f"attempt={self.attempt} handles={len(self.handles)}>"
+            f"attempt={self.attempt} handles={len(self.attached())}>"
         )

@@ -1,21 +1,40 @@
-"""TaskHandle: one caller's view of an execution, awaitable like an ``asyncio.Task``."""
+"""TaskHandle: one caller's view of an execution — an ``asyncio.Future`` of its outcome."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._exceptions import ExecutorShutdownError
-from ._execution import PHASE_NAMES, PHASE_STATUS, Execution, TaskStatus
+from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
 from ._priority import Priority
 from ._task import Task, check_priority
 
-__all__ = ("DetachReason", "HandleOwner", "TaskHandle")
+__all__ = (
+    "DetachReason",
+    "HandleOwner",
+    "TaskHandle",
+    "retrieve_exception",
+    "settle_cancelled",
+    "settle_exception",
+    "settle_result",
+)
 
-T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
 
 DetachReason = Literal["cancelled", "timeout"]
+
+# The future's own methods, for the executor's side: a handle refuses them from callers.
+# (Typed for the handles an execution holds, which are always TaskHandles.)
+settle_result: Callable[[AttachedHandle, object], None] = asyncio.Future.set_result  # type: ignore[assignment]
+settle_exception: Callable[[AttachedHandle, BaseException], None] = asyncio.Future.set_exception  # type: ignore[assignment]
+settle_cancelled: Callable[[AttachedHandle], bool] = asyncio.Future.cancel  # type: ignore[assignment]
+retrieve_exception: Callable[[AttachedHandle], object] = asyncio.Future.exception  # type: ignore[assignment]
+_future_init = asyncio.Future.__init__
+_future_cancel = asyncio.Future.cancel
+_future_result = asyncio.Future.result
+_future_exception = asyncio.Future.exception
 
 
 class HandleOwner(Protocol):
@@ -32,42 +51,39 @@ class HandleOwner(Protocol):
         ...
 
 
-class TaskHandle(Generic[T_co]):
-    """One caller's handle on an execution: await it for the result.
+class TaskHandle(asyncio.Future[T]):
+    """One caller's handle on an execution: an ``asyncio.Future`` of its outcome.
 
     Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
     ``TimeoutError``, ``ExecutorShutdownError``, ``StateRestoreError`` or
     ``TaskInterruptedError``. As with an ``asyncio.Task``, cancelling a coroutine that
-    awaits the handle cancels it. A handle also works where asyncio expects a future:
-    ``asyncio.wait``, ``asyncio.as_completed`` and ``asyncio.gather`` accept it.
+    awaits the handle cancels the handle, and everything that takes a future takes it:
+    ``asyncio.wait``, ``asyncio.as_completed``, ``asyncio.gather``, ``add_done_callback``
+    (the callback gets the handle). Only the executor settles it: ``set_result`` and
+    ``set_exception`` raise ``RuntimeError``, as they do on an ``asyncio.Task``.
 
     Several handles share one execution when tasks with the same ``key`` are submitted
     while it is live: each gets the same outcome, and :meth:`cancel` detaches only its
     own handle — the execution is cancelled once its last handle is.
 
+    A failure that nobody retrieves (a fire-and-forget handle) is logged once, at WARNING
+    with its traceback, as ``task_failed_unobserved`` when the handle is collected —
+    instead of asyncio's "exception was never retrieved".
+
     Handles are created by :meth:`TaskExecutor.submit` and :meth:`TaskExecutor.submit_nowait`.
     """
 
     __module__ = "microscheduler"
-    __slots__ = (
-        "__weakref__",
-        "_callbacks",
-        "_deadline",
-        "_execution",
-        "_future",
-        "_owner",
-        "_within",
-    )
+    __slots__ = ("_deadline", "_execution", "_owner", "_within")
 
     def __init__(
-        self, owner: HandleOwner, execution: Execution, future: asyncio.Future[T_co]
+        self, owner: HandleOwner, execution: Execution, loop: asyncio.AbstractEventLoop
     ) -> None:
+        _future_init(self, loop=loop)
         self._owner = owner
         self._execution = execution
-        self._future = future
         self._deadline: asyncio.TimerHandle | None = None  # submit(timeout=...)
         self._within: asyncio.Timeout | None = None  # the asyncio.timeout of execute(timeout=)
-        self._callbacks: list[Callable[[TaskHandle[Any]], object]] | None = None
 
     @property
     def name(self) -> str:
@@ -105,12 +121,11 @@ class TaskHandle(Generic[T_co]):
     @property
     def status(self) -> TaskStatus:
         """Where this execution stands, as this handle's caller sees it."""
-        future = self._future
-        if not future.done():
+        if not self.done():
             return PHASE_STATUS[min(self._execution.phase, 2)]
-        if future.cancelled():
+        if self.cancelled():
             return TaskStatus.CANCELLED
-        error = future.exception()
+        error = _future_exception(self)
         if error is None:
             return TaskStatus.COMPLETED
         if isinstance(error, ExecutorShutdownError):
@@ -132,28 +147,20 @@ class TaskHandle(Generic[T_co]):
             ValueError: ``priority`` is not a :class:`Priority`.
         """
         priority = check_priority(priority)
-        if self._future.done():
+        if self.done():
             return False
         return self._owner.promote(self._execution, priority, "promote")
 
-    def done(self) -> bool:
-        """True once this handle has an outcome."""
-        return self._future.done()
-
-    def cancelled(self) -> bool:
-        """True if this handle was cancelled."""
-        return self._future.cancelled()
-
-    def result(self) -> T_co:
+    def result(self) -> T:
         """Return the result, or raise the execution's exception.
 
         Raises:
             RuntimeError: The execution has no outcome yet.
             asyncio.CancelledError: The handle was cancelled.
         """
-        if not self._future.done():
+        if not self.done():
             raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
-        return self._future.result()
+        return _future_result(self)
 
     def exception(self) -> BaseException | None:
         """Return the execution's exception, or None if it completed.
@@ -162,59 +169,54 @@ class TaskHandle(Generic[T_co]):
             RuntimeError: The execution has no outcome yet.
             asyncio.CancelledError: The handle was cancelled.
         """
-        if not self._future.done():
+        if not self.done():
             raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
-        return self._future.exception()
+        return _future_exception(self)
 
-    def add_done_callback(self, callback: Callable[[TaskHandle[Any]], object]) -> None:
-        """Call ``callback(handle)`` once the handle is done (soon, if it already is)."""
-        if self._callbacks is None:
-            self._callbacks = []
-            self._future.add_done_callback(self._run_callbacks)
-        self._callbacks.append(callback)
-
-    def remove_done_callback(self, callback: Callable[[TaskHandle[Any]], object]) -> int:
-        """Remove every registration of ``callback``; return how many there were."""
-        if not self._callbacks:
-            return 0
-        before = len(self._callbacks)
-        self._callbacks = [cb for cb in self._callbacks if cb != callback]
-        return before - len(self._callbacks)
-
-    def _run_callbacks(self, _future: asyncio.Future[Any]) -> None:
-        callbacks, self._callbacks = self._callbacks or [], None
-        for callback in callbacks:
-            callback(self)
-
-    def cancel(self) -> bool:
+    def cancel(self, msg: Any | None = None) -> bool:
         """Cancel this handle: its awaiters get ``CancelledError``.
 
         The execution is withdrawn (if queued) or interrupted (if running) once no other
-        handle is attached to it.
+        handle is attached to it. Cancelling a coroutine that awaits the handle calls this.
 
         Returns:
             False if the handle already had an outcome, else True.
         """
-        if not self._future.cancel():
+        if not _future_cancel(self, msg):
             return False
+        if self._within is not None:
+            return True  # execute(timeout=) detaches it, knowing whether it timed out
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             # Called while the executor's loop is paused (as Task.cancel() may be): the run
             # is interrupted as soon as the loop runs again.
-            self._future.get_loop().call_soon(self._owner.detach, self, "cancelled")
+            self.get_loop().call_soon(self._owner.detach, self, "cancelled")
         else:
             self._owner.detach(self, "cancelled")
         return True
 
-    def __await__(self) -> Generator[Any, None, T_co]:
-        try:
-            return (yield from self._future.__await__())
-        except asyncio.CancelledError:
-            # The awaiting task was cancelled, which cancelled the future it waited on.
-            if self._future.cancelled():
-                self._owner.detach(self, "cancelled")
-            raise
+    def set_result(self, result: object) -> None:
+        """Refused: only the executor settles a handle."""
+        raise RuntimeError("TaskHandle does not support set_result: the executor settles it")
+
+    def set_exception(self, exception: object) -> None:
+        """Refused: only the executor settles a handle."""
+        raise RuntimeError("TaskHandle does not support set_exception: the executor settles it")
+
+    def __del__(self) -> None:
+        if self._log_traceback:  # it failed, and nobody retrieved the failure
+            self._log_traceback = False
+            execution = self._execution
+            log = self._owner.log
+            if log is not None:
+                log.warning(
+                    "task_failed_unobserved",
+                    task=execution.task.name,
+                    priority=str(execution.priority),
+                    attempt=execution.attempt,
+                    exc_info=_future_exception(self),
+                )
 
     def __repr__(self) -> str:
         execution = self._execution

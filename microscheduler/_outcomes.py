@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from typing import Any, Literal
 
 import anyio
@@ -19,7 +18,14 @@ from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._exceptions import ExecutorShutdownError, TaskInterruptedError
 from ._execution import DONE, PREEMPTED, RUNNING, Execution
-from ._handle import DetachReason, TaskHandle
+from ._handle import (
+    DetachReason,
+    TaskHandle,
+    retrieve_exception,
+    settle_cancelled,
+    settle_exception,
+    settle_result,
+)
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._preemption import Supervisor, log_task
@@ -116,16 +122,14 @@ class Outcomes:
             self.supervisor.run_ended(ctx)
         if reason == "preempted" and self.events is not None:
             self.events.emit("preempted", execution, worker.worker_id, "preempted")
-        handles = execution.handles
-        if ctx._ok and reason is None and len(handles) == 1:  # the common case, first
-            future = handles[0]._future
-            if not future.done():
-                future.set_result(ctx._result)
-                if self.debug:
-                    self._log_completed(worker, execution, ctx)
-                self.retire(execution, "completed")
-                return
-        if not handles or execution.abandoned():
+        handle = execution.handle
+        if ctx._ok and reason is None and handle is not None and not handle.done():
+            settle_result(handle, ctx._result)  # the common case, first
+            if self.debug:
+                self._log_completed(worker, execution, ctx)
+            self.retire(execution, "completed")
+            return
+        if execution.abandoned():
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
             self.retire(execution, _gave_up_as(execution))
@@ -136,8 +140,8 @@ class Outcomes:
             self.retire(execution, "completed")
         elif reason is None or (reason == "preempted" and ctx._no_reschedule):
             if ctx._self_cancelled:
-                for handle in execution.handles:
-                    handle._future.cancel()
+                for handle in execution.attached():
+                    settle_cancelled(handle)
                 self.retire(execution, "cancelled")
             else:
                 error = ctx._error
@@ -192,11 +196,9 @@ class Outcomes:
             handle._deadline.cancel()
             handle._deadline = None
         execution = handle._execution
-        try:
-            execution.handles.remove(handle)
-        except ValueError:
+        if not execution.detach(handle):
             return  # already detached
-        if execution.handles:
+        if execution.handle is not None or execution.joined:
             return
         execution.gave_up = reason
         if execution.phase <= PREEMPTED:
@@ -211,18 +213,18 @@ class Outcomes:
     def expire(self, handle: TaskHandle[Any], timeout: float) -> None:
         """A ``submit(timeout=)`` deadline passed: that caller gets ``TimeoutError``."""
         handle._deadline = None
-        future = handle._future
-        if future.done():
+        if handle.done():
             return
-        future.set_exception(TimeoutError(f"task {handle.name!r} did not finish within {timeout}s"))
+        error = TimeoutError(f"task {handle.name!r} did not finish within {timeout}s")
+        settle_exception(handle, error)
         self.detach(handle, "timeout")
 
     # -- settling and counting -----------------------------------------------------------
 
     def _resolve(self, execution: Execution, result: Any) -> None:
-        for handle in execution.handles:
-            if not handle._future.done():
-                handle._future.set_result(result)
+        for handle in execution.attached():
+            if not handle.done():
+                settle_result(handle, result)
 
     def fail(self, execution: Execution, error: BaseException) -> None:
         """Give every attached caller ``error``.
@@ -230,26 +232,21 @@ class Outcomes:
         A failure nobody retrieves (a fire-and-forget handle) would otherwise show only as
         asyncio's "exception was never retrieved" at collection, and not at all under a
         filter that hides the debug ``task_failed``: when such a handle is collected, the
-        failure is logged once, at WARNING, with its traceback (``task_failed_unobserved``).
+        handle logs the failure once, at WARNING, with its traceback
+        (``task_failed_unobserved``).
         """
-        for handle in execution.handles:
-            future = handle._future
-            if not future.done():
-                future.set_exception(error)
-                weakref.finalize(
-                    handle, _report_unobserved, future, self.log, execution.name,
-                    str(execution.priority), execution.attempt,
-                )  # fmt: skip
+        for handle in execution.attached():
+            if not handle.done():
+                settle_exception(handle, error)
 
     def reject_shutdown(self, execution: Execution) -> None:
         """Give every attached caller ``ExecutorShutdownError``."""
-        for handle in execution.handles:
-            future = handle._future
-            if not future.done():
-                future.set_exception(ExecutorShutdownError(SHUTDOWN_MESSAGE))
+        for handle in execution.attached():
+            if not handle.done():
+                settle_exception(handle, ExecutorShutdownError(SHUTDOWN_MESSAGE))
                 # An execution ended by shutdown is expected news: a fire-and-forget
-                # handle nobody awaits must not log "exception was never retrieved".
-                future.exception()
+                # handle nobody awaits must not log it as an unobserved failure.
+                retrieve_exception(handle)
 
     def withdraw(self, execution: Execution, kind: Kind) -> None:
         """Take a queued or preempted execution out of its lane and retire it."""
@@ -260,14 +257,20 @@ class Outcomes:
         """Count an execution's end; each admitted execution retires exactly once."""
         was_running = execution.phase == RUNNING
         execution.phase = DONE
-        for handle in execution.handles:
+        handle = execution.handle
+        if handle is not None:
             if handle._deadline is not None:
                 handle._deadline.cancel()
                 handle._deadline = None
+        elif execution.joined:
+            for handle in execution.joined:
+                if handle._deadline is not None:
+                    handle._deadline.cancel()
+                    handle._deadline = None
         # Settled handles need nothing more from the execution; letting go of them keeps
         # a failed run's traceback (which holds the execution) out of a reference cycle
         # with their futures, so a dropped handle is finalized at once, before its future.
-        execution.handles.clear()
+        execution.release()
         execution.ctx = None  # the run's context points back at the execution: no cycle
         c = self.counters
         if kind == "completed":
@@ -311,25 +314,10 @@ class Outcomes:
 
 def _gave_up_as(execution: Execution) -> Kind:
     """How to count an execution whose callers all gave up: as the last one saw it."""
-    if execution.handles:  # they gave up, but have not yet run to detach
-        within = execution.handles[-1]._within
+    attached = execution.attached()
+    if attached:  # they gave up, but have not yet run to detach
+        within = attached[-1]._within
         timed_out = within is not None and within.expired()
     else:
         timed_out = execution.gave_up == "timeout"
     return "timed_out" if timed_out else "cancelled"
-
-
-def _report_unobserved(
-    future: asyncio.Future[Any], log: Any, task: str, priority: str, attempt: int
-) -> None:
-    """A failed handle was collected: log its failure if nobody retrieved it, and mark it
-    retrieved so asyncio does not report it again."""
-    if not getattr(future, "_log_traceback", False):
-        return
-    log.warning(
-        "task_failed_unobserved",
-        task=task,
-        priority=priority,
-        attempt=attempt,
-        exc_info=future.exception(),
-    )

@@ -175,8 +175,8 @@ class Worker:
                         return True
                     await self.idle.wait()
                     continue
-                handles = execution.handles
-                if handles[0]._future.done() if len(handles) == 1 else execution.abandoned():
+                handle = execution.handle
+                if handle.done() if handle is not None else execution.abandoned():
                     # Its callers' tasks were cancelled (which cancels their futures at
                     # once) but have not run yet to detach: retire it here, never run.
                     host.retire_unrun(execution)
