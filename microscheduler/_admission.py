@@ -102,7 +102,7 @@ class Admission:
             return self._join(outcomes.keys[key], lane.priority, timeout)
         source = task.initial_state
         if source is None:
-            state: Any = NoOpTaskState()
+            state: Any = NoOpTaskState()  # a fresh one per execution, as documented
         else:
             state = new_state(task)
             if state is source:
@@ -161,13 +161,6 @@ class Admission:
             self._supervisor.promote(execution, priority, "joined")
         return handle
 
-    def _admit_if_room(
-        self, task: Task[T], priority: Priority | None, timeout: float | None
-    ) -> TaskHandle[T] | None:
-        lane = self._lane_for(task, priority)
-        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
-            return None  # a join needs no room
-        return self._admit(task, lane, timeout)
 
     async def _admit_when_room(
         self, task: Task[T], priority: Priority | None, timeout: float | None
@@ -185,14 +178,16 @@ class Admission:
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
     ) -> T:
         """See :meth:`TaskExecutor.execute`."""
-        if self.worker_of_task:
-            self._refuse_deadlock(task, priority)
-        if timeout is None:
-            handle = self._admit_if_room(task, priority, None)
-            if handle is None:
-                handle = await self._admit_when_room(task, priority, None)
-            return await handle  # a cancelled caller cancels the handle, which detaches it
-        return await self._execute_within(task, priority, check_timeout(timeout))
+        lane = self._lane_for(task, priority)
+        if asyncio.current_task() in self.worker_of_task:  # called from inside a compute
+            self._refuse_deadlock(task, lane)
+        if timeout is not None:
+            return await self._execute_within(task, priority, check_timeout(timeout))
+        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+            handle = await self._admit_when_room(task, priority, None)  # (a join needs none)
+        else:
+            handle = self._admit(task, lane, None)
+        return await handle  # a cancelled caller cancels the handle, which detaches it
 
     async def _execute_within(
         self, task: Task[T], priority: Priority | None, timeout: float | None
@@ -202,9 +197,7 @@ class Admission:
         try:
             async with asyncio.timeout(timeout) as deadline:
                 try:
-                    handle = self._admit_if_room(task, priority, None)
-                    if handle is None:
-                        handle = await self._admit_when_room(task, priority, None)
+                    handle = await self._admit_when_room(task, priority, None)
                     handle._within = deadline
                     return await handle
                 except asyncio.CancelledError:
@@ -224,13 +217,11 @@ class Admission:
                 return handle.result()
             raise TimeoutError(f"task {task.name!r} did not finish within {timeout}s") from None
 
-    def _refuse_deadlock(self, task: Task[Any], priority: Priority | None) -> None:
+    def _refuse_deadlock(self, task: Task[Any], lane: Lane) -> None:
         """Refuse ``execute`` from a compute when waiting for the new task can never end."""
         current = asyncio.current_task()
-        worker = self.worker_of_task.get(current) if current is not None else None
-        if worker is None:
-            return
-        lane = self._lane_for(task, priority)
+        assert current is not None
+        worker = self.worker_of_task[current]
         running = worker.current
         name = running.name if running is not None else "?"
         if all(other is worker for other in self._workers if lane in other.lanes):
@@ -272,15 +263,14 @@ class Admission:
         """See :meth:`TaskExecutor.submit_nowait`."""
         if timeout is not None:
             timeout = check_timeout(timeout)
-        handle = self._admit_if_room(task, priority, timeout)
-        if handle is None:
-            lane = self._lane_for(task, priority)
-            field = _BUFFER_FIELD[lane.priority]
-            raise QueueFullError(
-                f"the {lane.priority} lane is full ({lane.maxsize} tasks queued); await "
-                f"submit() to wait for room, or raise WorkerConfig.{field}"
-            )
-        return handle
+        lane = self._lane_for(task, priority)
+        if not lane.full() or (task.key is not None and task.key in self._outcomes.keys):
+            return self._admit(task, lane, timeout)  # a join needs no room
+        field = _BUFFER_FIELD[lane.priority]
+        raise QueueFullError(
+            f"the {lane.priority} lane is full ({lane.maxsize} tasks queued); await "
+            f"submit() to wait for room, or raise WorkerConfig.{field}"
+        )
 
 
 _BUFFER_FIELD = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -348,10 +349,10 @@ class TaskExecutor:
 
     # -- admission -------------------------------------------------------------------------
 
-    async def execute(
+    def execute(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
-    ) -> T:
-        """Queue ``task`` and return its result.
+    ) -> Coroutine[Any, Any, T]:
+        """Queue ``task`` and return its result: ``result = await executor.execute(task)``.
 
         Args:
             task: The task to run. If its ``key`` names a live execution, the call joins
@@ -375,7 +376,8 @@ class TaskExecutor:
         Cancelling the caller withdraws the task if it is still queued, or cancels its run;
         it is never rerun and the cancellation propagates.
         """
-        return await self._admission.execute(task, priority, timeout=timeout)
+        # The admission's coroutine itself, not one wrapped in another: a layer less per call.
+        return self._admission.execute(task, priority, timeout=timeout)
 
     async def submit(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None

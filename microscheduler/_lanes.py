@@ -133,10 +133,17 @@ class Lane(asyncio.PriorityQueue[Entry]):
         self._put((0, next(self._seq), execution))
 
     def take(self) -> Execution | None:
-        """Take the first live execution, or None if the lane is empty."""
+        """Take the first live execution, or None if the lane is empty.
+
+        ``get_nowait()`` with its checks and hooks called directly: this is every
+        worker's step.
+        """
         if not (self._new + self._reruns):
             return None
-        return self.get_nowait()[2]
+        execution = self._get()[2]
+        if self._putters:
+            self._wakeup_next(self._putters)
+        return execution
 
     def withdraw(self, execution: Execution) -> None:
         """Remove ``execution``'s entry in O(1) (lazy deletion); it must hold one."""

@@ -74,12 +74,11 @@ class Outcomes:
         self.log: Any = None
         self.debug = False
         self.loop: asyncio.AbstractEventLoop | None = None
+        # False while Background work must wait (the supervisor's, asked on every take).
+        self.may_start_background = supervisor.may_start_background
 
     # -- the worker's host ---------------------------------------------------------------
 
-    def may_start_background(self) -> bool:
-        """False while Background work must wait (see :class:`Supervisor`)."""
-        return self.supervisor.may_start_background()
 
     def interrupt(
         self, execution: Execution, reason: InterruptReason, *, cancel_scope: bool = True

@@ -147,10 +147,10 @@ class Worker:
 
     def _take(self) -> Execution | None:
         for lane in self.lanes:
-            if lane._new or lane._reruns:
+            if lane._new or lane._reruns:  # the lane's live entries, read without a call
                 if lane.priority is Priority.BACKGROUND and not self._host.may_start_background():
                     return None
-                return lane.get_nowait()[2]
+                return lane.take()
         return None
 
     async def run(self) -> None:

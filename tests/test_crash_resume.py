@@ -51,8 +51,10 @@ def run_until_saved(command: list[str], at_least: int) -> list[str]:
 
 
 def numbers(lines: list[str], kind: str) -> list[int]:
-    """The integers of every ``<kind> <n>`` line, in order."""
-    return [int(line.split()[1]) for line in lines if line.split()[0] == kind]
+    """The integers of every ``<kind> <n>`` line, in order (a line the kill cut short, or
+    left empty, is skipped)."""
+    words = [line.split() for line in lines]
+    return [int(w[1]) for w in words if len(w) == 2 and w[0] == kind and w[1].isdigit()]
 
 
 def integrity(path: Path) -> str:
