@@ -159,34 +159,36 @@ class Worker:
         Runs happen inside a cancel scope that the worker keeps open across runs, so an
         uninterrupted run costs no scope of its own. Interrupting a run cancels that scope;
         the worker then leaves it (the scope swallows only its own cancellation) and opens
-        a fresh one before it takes anything else.
+        a fresh one before it takes anything else. That fresh scope is built beforehand,
+        after an uninterrupted run, so building it (about 2 us in anyio) is not part of
+        the latency of the urgent work that interrupted the run.
         """
-        while not await self._serve_in_one_scope():
-            pass
-
-    async def _serve_in_one_scope(self) -> bool:
-        """Serve until a run is interrupted (False) or the host is cut off (True)."""
         host = self._host
-        with anyio.CancelScope() as scope:
-            while True:
-                execution = self._take()
-                if execution is None:
-                    if host.cut:
-                        return True
-                    await self.idle.wait()
-                    continue
-                handle = execution.handle
-                if handle.done() if handle is not None else execution.abandoned():
-                    # Its callers' tasks were cancelled (which cancels their futures at
-                    # once) but have not run yet to detach: retire it here, never run.
-                    host.retire_unrun(execution)
-                    continue
-                await self._run_one(execution, scope)
-                if scope.cancel_called:
-                    # The run was interrupted but ended before the cancellation reached
-                    # it: this scope is spent, and the next run needs a fresh one.
-                    return False
-        return False
+        spare: anyio.CancelScope | None = anyio.CancelScope()
+        while True:
+            scope = spare if spare is not None else anyio.CancelScope()
+            spare = None
+            with scope:
+                while True:
+                    execution = self._take()
+                    if execution is None:
+                        if host.cut:
+                            return
+                        await self.idle.wait()
+                        continue
+                    handle = execution.handle
+                    if handle.done() if handle is not None else execution.abandoned():
+                        # Its callers' tasks were cancelled (which cancels their futures
+                        # at once) but have not run yet to detach: retire it, never run.
+                        host.retire_unrun(execution)
+                        continue
+                    await self._run_one(execution, scope)
+                    if scope.cancel_called:
+                        # The run was interrupted, and perhaps ended before the
+                        # cancellation reached it: this scope is spent either way.
+                        break
+                    if spare is None:
+                        spare = anyio.CancelScope()
 
     async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
         host = self._host
