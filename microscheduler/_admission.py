@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ._config import WorkerConfig
 from ._exceptions import ExecutorNotStartedError, ExecutorShutdownError, QueueFullError
 from ._execution import RUNNING, Execution
-from ._handle import TaskHandle
+from ._handle import JoinedHandle, TaskHandle
 from ._lanes import Lane
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
@@ -114,7 +114,10 @@ class Admission:
                         f"state by passing a factory (initial_state=MyState) instead of an "
                         f"instance"
                     )
-        execution = Execution(
+        # The first caller's handle is the execution itself (one object per submit).
+        execution: TaskHandle[T] = TaskHandle(
+            outcomes,
+            loop,
             task,
             lane.priority,
             state,
@@ -124,15 +127,13 @@ class Admission:
         )
         if source is not None and state is source:
             outcomes.states_in_use[id(state)] = execution
-        handle: TaskHandle[T] = TaskHandle(outcomes, execution, loop)
-        execution.handle = handle
         lane.put_new(execution)
         self._counters.submitted += 1
         outcomes.outstanding += 1
         if key is not None:
             outcomes.keys[key] = execution
         if timeout is not None:
-            handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
+            execution._deadline = loop.call_later(timeout, outcomes.expire, execution, timeout)
         if outcomes.events is not None:
             outcomes.events.emit("submitted", execution)
         if lane.priority is not Priority.BACKGROUND:
@@ -140,7 +141,7 @@ class Admission:
         elif self._ages:
             self._supervisor.queued(execution)
         self._idle[lane.priority].wake_one()
-        return handle
+        return execution
 
     def _join(
         self, execution: Execution, priority: Priority, timeout: float | None
@@ -149,18 +150,17 @@ class Admission:
         loop = self.loop
         assert loop is not None
         outcomes = self._outcomes
-        handle: TaskHandle[Any] = TaskHandle(outcomes, execution, loop)
-        execution.attach(handle)
+        handle: TaskHandle[Any] = JoinedHandle(outcomes, execution, loop)
+        execution._attach(handle)
         self._counters.joined += 1
         if timeout is not None:
             handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
         if outcomes.events is not None:
-            running = execution.phase == RUNNING
-            outcomes.events.emit("joined", execution, execution.worker_id if running else None)
+            running = execution._phase == RUNNING
+            outcomes.events.emit("joined", execution, execution._worker_id if running else None)
         if priority < execution.priority:
             self._supervisor.promote(execution, priority, "joined")
         return handle
-
 
     async def _admit_when_room(
         self, task: Task[T], priority: Priority | None, timeout: float | None

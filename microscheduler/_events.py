@@ -86,7 +86,7 @@ class EventSubject(Protocol):
     key: str | None
     priority: Priority
     attempt: int
-    id: int
+    _id: int  # the execution's number (joined handles share their execution's)
 
 
 class EventEmitter:
@@ -121,7 +121,7 @@ class EventEmitter:
             worker_id=worker_id,
             attempt=subject.attempt,
             time=self._loop.time(),
-            execution=subject.id,
+            execution=subject._id,
             reason=reason,
         )
         for callback in self._callbacks:

@@ -68,45 +68,57 @@ class TaskStatus(enum.Enum):
 PHASE_STATUS = (TaskStatus.QUEUED, TaskStatus.PREEMPTED, TaskStatus.RUNNING)
 
 
-class Execution:
+class Execution(asyncio.Future[Any]):
     """One admitted execution of a task (see the module docstring for its phases).
 
+    The execution is itself the future of its first caller: the public
+    :class:`TaskHandle` is this class with its caller-facing methods, so admitting work
+    costs one object, not an execution plus a handle plus a future. ``task``, ``key``,
+    ``priority``, ``attempt`` and ``snapshot`` are the attributes a handle documents; the
+    rest is the scheduler's, underscored so that a handle shows callers only its API.
+
     Invariants:
-        * ``entry`` is the lane entry that currently represents it while QUEUED or
+        * ``_entry`` is the lane entry that currently represents it while QUEUED or
           PREEMPTED, else None; any other entry for it in a lane is dead.
-        * The attached handles (:meth:`attached`) are those whose callers still wait: the
-          one in ``handle`` until a second caller joins by key, then all of them in
-          ``joined`` (and ``handle`` is None). The execution is withdrawn or cancelled when
-          the last one detaches. (One caller, the common case, costs no list.)
+        * The attached handles (:meth:`_attached`) are those whose callers still wait:
+          the execution itself while ``_first_attached``, plus any that joined by key,
+          in ``_joined``. The execution is withdrawn or cancelled when the last one
+          detaches. (One caller, the common case, costs no list, and no handle refers to
+          itself, so a finished execution is freed as soon as it is dropped.)
         * ``snapshot`` is the latest snapshot (``saved_state``, a ``save_state`` of an
           earlier run, or a stored one loaded for a keyed task's first run).
     """
 
     __slots__ = (
+        "_context",
+        "_ctx",
+        "_deadline",
+        "_entry",
+        "_first_attached",
+        "_gave_up",
+        "_id",
+        "_joined",
+        "_loaded",
+        "_owner",
+        "_phase",
+        "_preemptions",
+        "_queued_at",
+        "_scope",
+        "_store",
+        "_task_state",
+        "_within",
+        "_worker_id",
         "attempt",
-        "context",
-        "ctx",
-        "entry",
-        "gave_up",
-        "handle",
-        "id",
-        "joined",
         "key",
-        "loaded",
-        "phase",
-        "preemptions",
         "priority",
-        "queued_at",
-        "scope",
         "snapshot",
-        "state",
-        "store",
         "task",
-        "worker_id",
     )
 
     def __init__(
         self,
+        owner: Any,
+        loop: asyncio.AbstractEventLoop,
         task: Task[Any],
         priority: Priority,
         state: TaskState,
@@ -114,84 +126,90 @@ class Execution:
         queued_at: float,
         store: SnapshotStore | None,
     ) -> None:
+        _future_init(self, loop=loop)
+        self._owner = owner  # the executor's HandleOwner
+        self._deadline: asyncio.TimerHandle | None = None  # submit(timeout=...)
+        self._within: asyncio.Timeout | None = None  # the asyncio.timeout of execute(timeout=)
         self.task = task
         self.key = task.key
         self.priority = priority
-        self.state = state
-        self.id = ident
-        self.queued_at = queued_at  # time.perf_counter() when it last entered a lane
-        self.store = store  # only for keyed tasks
-        self.phase = QUEUED
-        self.snapshot = task.saved_state
-        self.loaded = task.saved_state is not None or store is None
         self.attempt = 0
-        self.preemptions = 0
-        self.worker_id: int | None = None  # the worker of the current or last run
-        self.ctx: InterruptContext | None = None
-        self.scope: Any = None  # the running attempt's anyio.CancelScope
-        self.entry: tuple[int, int, Execution] | None = None
-        self.handle: AttachedHandle | None = None  # the only attached handle, if any
-        self.joined: list[AttachedHandle] | None = None  # all of them, once one joined
-        self.gave_up: str | None = None  # how the last attached caller left: cancel/timeout
+        self.snapshot = task.saved_state
+        self._task_state = state
+        self._id = ident
+        self._queued_at = queued_at  # time.perf_counter() when it last entered a lane
+        self._store = store  # only for keyed tasks
+        self._phase = QUEUED
+        self._loaded = task.saved_state is not None or store is None
+        self._preemptions = 0
+        self._worker_id: int | None = None  # the worker of the current or last run
+        self._ctx: InterruptContext | None = None
+        self._scope: Any = None  # the running attempt's anyio.CancelScope
+        self._entry: tuple[int, int, Execution] | None = None
+        self._first_attached = True  # the caller that created it still waits
+        self._joined: list[AttachedHandle] | None = None  # callers that joined by key
+        self._gave_up: str | None = None  # how the last attached caller left
         # Computes run in a copy of the submitting caller's context, as create_task does.
-        self.context = contextvars.copy_context()
+        self._context = contextvars.copy_context()
 
     @property
     def name(self) -> str:
         """The task's name."""
         return self.task.name
 
-    def keep_snapshot(self, data: bytes) -> None:
+    def _keep_snapshot(self, data: bytes) -> None:
         """Keep ``data`` as the latest snapshot (called by the run's context)."""
         self.snapshot = data
 
-    async def persist_snapshot(self, data: bytes) -> None:
+    async def _persist_snapshot(self, data: bytes) -> None:
         """Write ``data`` to the snapshot store (keyed tasks only)."""
-        if self.store is not None and self.key is not None:
-            await self.store.save(self.key, data)
+        if self._store is not None and self.key is not None:
+            await self._store.save(self.key, data)
 
-    def attached(self) -> list[AttachedHandle]:
+    def _attached(self) -> list[AttachedHandle]:
         """The handles whose callers still wait for this execution's outcome."""
-        if self.joined is not None:
-            return self.joined
-        return [self.handle] if self.handle is not None else []
+        first: list[AttachedHandle] = [self] if self._first_attached else []
+        return first + self._joined if self._joined else first
 
-    def attach(self, handle: AttachedHandle) -> None:
-        """Attach one more caller's handle (the first, or one joining by key)."""
-        if self.joined is not None:
-            self.joined.append(handle)
-        elif self.handle is None:
-            self.handle = handle
+    def _attach(self, handle: AttachedHandle) -> None:
+        """Attach the handle of a caller that joins by key."""
+        if self._joined is None:
+            self._joined = [handle]
         else:
-            self.joined = [self.handle, handle]
-            self.handle = None
+            self._joined.append(handle)
 
-    def detach(self, handle: AttachedHandle) -> bool:
+    def _detach(self, handle: AttachedHandle) -> bool:
         """Detach ``handle``; False if it was not attached."""
-        if self.handle is handle:
-            self.handle = None
-            return True
-        joined = self.joined
+        if handle is self:
+            attached, self._first_attached = self._first_attached, False
+            return attached
+        joined = self._joined
         if joined is None or handle not in joined:
             return False
         joined.remove(handle)
         return True
 
-    def release(self) -> None:
-        """Let go of every handle (the execution has ended)."""
-        self.handle = None
-        self.joined = None
+    def _has_attached(self) -> bool:
+        """True while some caller still waits."""
+        return self._first_attached or bool(self._joined)
 
-    def abandoned(self) -> bool:
+    def _release(self) -> None:
+        """Let go of every handle (the execution has ended)."""
+        self._first_attached = False
+        self._joined = None
+
+    def _abandoned(self) -> bool:
         """True when every attached caller already has its outcome (it gave up, and its
         handle has not yet detached), or none is attached."""
-        handle = self.handle
-        if handle is not None:
-            return handle.done()
-        return all(handle.done() for handle in self.joined or ())
+        if self._first_attached and not self.done():
+            return False
+        return all(handle.done() for handle in self._joined or ())
 
     def __repr__(self) -> str:
         return (
-            f"<Execution {self.task.name!r} {self.priority} {PHASE_NAMES[self.phase]} "
-            f"attempt={self.attempt} handles={len(self.attached())}>"
+            f"<Execution {self.task.name!r} {self.priority} {PHASE_NAMES[self._phase]} "
+            f"attempt={self.attempt} handles={len(self._attached())}>"
         )
+
+
+_future_init = asyncio.Future.__init__

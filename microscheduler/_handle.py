@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from ._exceptions import ExecutorShutdownError
 from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
@@ -14,6 +14,7 @@ from ._task import Task, check_priority
 __all__ = (
     "DetachReason",
     "HandleOwner",
+    "JoinedHandle",
     "TaskHandle",
     "retrieve_exception",
     "settle_cancelled",
@@ -51,7 +52,7 @@ class HandleOwner(Protocol):
         ...
 
 
-class TaskHandle(asyncio.Future[T]):
+class TaskHandle(Execution, Generic[T]):
     """One caller's handle on an execution: an ``asyncio.Future`` of its outcome.
 
     Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
@@ -70,59 +71,34 @@ class TaskHandle(asyncio.Future[T]):
     with its traceback, as ``task_failed_unobserved`` when the handle is collected —
     instead of asyncio's "exception was never retrieved".
 
+    Attributes (read-only):
+        task: The task the execution runs (for a joined handle: the task that created it).
+        key: The task's key, or None.
+        priority: The lane the execution is queued in (after a promotion, the new one).
+        attempt: How many runs have started so far (0 while first queued).
+        snapshot: The execution's latest snapshot (from ``save_state``), or None; an app
+            can persist it to resume the work elsewhere, e.g. as ``saved_state``.
+
     Handles are created by :meth:`TaskExecutor.submit` and :meth:`TaskExecutor.submit_nowait`.
     """
 
     __module__ = "microscheduler"
-    __slots__ = ("_deadline", "_execution", "_owner", "_within")
+    __slots__ = ()
 
-    def __init__(
-        self, owner: HandleOwner, execution: Execution, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        _future_init(self, loop=loop)
-        self._owner = owner
-        self._execution = execution
-        self._deadline: asyncio.TimerHandle | None = None  # submit(timeout=...)
-        self._within: asyncio.Timeout | None = None  # the asyncio.timeout of execute(timeout=)
+    if TYPE_CHECKING:  # asyncio.Future's own (C) __await__ runs; this only types it
+
+        def __await__(self) -> Generator[Any, None, T]: ...
 
     @property
-    def name(self) -> str:
-        """The task's name."""
-        return self._execution.task.name
-
-    @property
-    def task(self) -> Task[Any]:
-        """The task the execution runs (for a joined handle: the task that created it)."""
-        return self._execution.task
-
-    @property
-    def key(self) -> str | None:
-        """The task's key, or None."""
-        return self._execution.key
-
-    @property
-    def priority(self) -> Priority:
-        """The lane the execution is queued in (after a promotion, the new one)."""
-        return self._execution.priority
-
-    @property
-    def attempt(self) -> int:
-        """How many runs have started so far (0 while first queued)."""
-        return self._execution.attempt
-
-    @property
-    def snapshot(self) -> bytes | None:
-        """The execution's latest snapshot (from ``save_state``), or None.
-
-        An app can persist it to resume the work elsewhere, e.g. as ``saved_state``.
-        """
-        return self._execution.snapshot
+    def _shared(self) -> Execution:
+        """The execution this handle is attached to: the first caller's handle is it."""
+        return self
 
     @property
     def status(self) -> TaskStatus:
         """Where this execution stands, as this handle's caller sees it."""
         if not self.done():
-            return PHASE_STATUS[min(self._execution.phase, 2)]
+            return PHASE_STATUS[min(self._shared._phase, 2)]
         if self.cancelled():
             return TaskStatus.CANCELLED
         error = _future_exception(self)
@@ -149,7 +125,8 @@ class TaskHandle(asyncio.Future[T]):
         priority = check_priority(priority)
         if self.done():
             return False
-        return self._owner.promote(self._execution, priority, "promote")
+        owner: HandleOwner = self._owner
+        return owner.promote(self._shared, priority, "promote")
 
     def result(self) -> T:
         """Return the result, or raise the execution's exception.
@@ -160,7 +137,8 @@ class TaskHandle(asyncio.Future[T]):
         """
         if not self.done():
             raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
-        return _future_result(self)
+        result: T = _future_result(self)
+        return result
 
     def exception(self) -> BaseException | None:
         """Return the execution's exception, or None if it completed.
@@ -186,14 +164,15 @@ class TaskHandle(asyncio.Future[T]):
             return False
         if self._within is not None:
             return True  # execute(timeout=) detaches it, knowing whether it timed out
+        owner: HandleOwner = self._owner
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             # Called while the executor's loop is paused (as Task.cancel() may be): the run
             # is interrupted as soon as the loop runs again.
-            self.get_loop().call_soon(self._owner.detach, self, "cancelled")
+            self.get_loop().call_soon(owner.detach, self, "cancelled")
         else:
-            self._owner.detach(self, "cancelled")
+            owner.detach(self, "cancelled")
         return True
 
     def set_result(self, result: object) -> None:
@@ -207,7 +186,7 @@ class TaskHandle(asyncio.Future[T]):
     def __del__(self) -> None:
         if self._log_traceback:  # it failed, and nobody retrieved the failure
             self._log_traceback = False
-            execution = self._execution
+            execution = self._shared
             log = self._owner.log
             if log is not None:
                 log.warning(
@@ -219,10 +198,59 @@ class TaskHandle(asyncio.Future[T]):
                 )
 
     def __repr__(self) -> str:
-        execution = self._execution
+        execution = self._shared
         status = self.status.value
-        phase = PHASE_NAMES[execution.phase]
+        phase = PHASE_NAMES[execution._phase]
         return (
             f"<TaskHandle {self.name!r} {execution.priority} {status} phase={phase} "
             f"attempt={execution.attempt}>"
         )
+
+
+class JoinedHandle(TaskHandle[T]):
+    """The handle of a caller that joined a live execution by key.
+
+    Its own future carries this caller's outcome (it can be cancelled on its own); what
+    it says of the work is read from the execution it joined.
+    """
+
+    __module__ = "microscheduler"
+    __slots__ = ("_joined_execution",)
+
+    def __init__(  # the execution's fields are those of the one it joined, not its own
+        self, owner: HandleOwner, execution: Execution, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        _future_init(self, loop=loop)
+        self._owner = owner
+        self._joined_execution = execution
+        self._deadline = None
+        self._within = None
+
+    @property
+    def _shared(self) -> Execution:
+        return self._joined_execution
+
+    @property
+    def task(self) -> Task[Any]:  # type: ignore[override]
+        """The task that created the execution this handle joined."""
+        return self._joined_execution.task
+
+    @property
+    def key(self) -> str | None:  # type: ignore[override]
+        """The key this handle joined by."""
+        return self._joined_execution.key
+
+    @property
+    def priority(self) -> Priority:  # type: ignore[override]
+        """The lane the joined execution is queued in."""
+        return self._joined_execution.priority
+
+    @property
+    def attempt(self) -> int:  # type: ignore[override]
+        """How many runs of the joined execution have started."""
+        return self._joined_execution.attempt
+
+    @property
+    def snapshot(self) -> bytes | None:  # type: ignore[override]
+        """The joined execution's latest snapshot, or None."""
+        return self._joined_execution.snapshot

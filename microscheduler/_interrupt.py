@@ -29,11 +29,11 @@ class SnapshotKeeper(Protocol):
         """The task's name, for messages."""
         ...
 
-    def keep_snapshot(self, data: bytes) -> None:
+    def _keep_snapshot(self, data: bytes) -> None:
         """Keep ``data`` as the latest snapshot in memory (may be called from a thread)."""
         ...
 
-    async def persist_snapshot(self, data: bytes) -> None:
+    async def _persist_snapshot(self, data: bytes) -> None:
         """Write ``data`` through to durable storage (a no-op for unkeyed tasks)."""
         ...
 
@@ -181,7 +181,7 @@ class InterruptContext:
             raise TypeError(f"save_snapshot() needs bytes, got {type(data).__name__}")
         self._check_active("save_snapshot")
         data = bytes(data)
-        self._owner.keep_snapshot(data)
+        self._owner._keep_snapshot(data)
         self._checkpoints += 1
         return self._keep(data)
 
@@ -197,7 +197,7 @@ class InterruptContext:
     async def _persist(self, data: bytes) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await self._owner.persist_snapshot(data)
+                await self._owner._persist_snapshot(data)
             except Exception as exc:
                 raise StateSaveError(f"failed to save state: {exc}") from exc
 
@@ -231,7 +231,7 @@ class InterruptContext:
                 f"failed to save state: save() must return bytes, got {type(data).__name__}"
             )
         data = bytes(data)
-        self._owner.keep_snapshot(data)
+        self._owner._keep_snapshot(data)
         self._checkpoints += 1
         return data
 

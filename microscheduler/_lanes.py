@@ -10,7 +10,7 @@ most recently preempted first.
 What the stock queue does not give, and the lane adds:
 
 * **Lazy deletion.** A caller that gives up withdraws its entry in O(1): the execution
-  forgets the entry (``execution.entry``), the lane counts it dead and frees its room at
+  forgets the entry (``execution._entry``), the lane counts it dead and frees its room at
   once, and ``_get`` skips it later. Dead entries are compacted away when they outnumber
   the live ones, so a storm of cancellations cannot grow a lane without bound.
 * **Capacity counts live new entries only.** ``full()`` compares live new work with
@@ -62,7 +62,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
 
     def _put(self, item: Entry) -> None:
         heapq.heappush(self._queue, item)
-        item[2].entry = item
+        item[2]._entry = item
         if item[0]:
             self._reruns += 1
         else:
@@ -73,10 +73,10 @@ class Lane(asyncio.PriorityQueue[Entry]):
         while True:
             item = heapq.heappop(queue)
             execution = item[2]
-            if execution.entry is not item:
+            if execution._entry is not item:
                 self._dead -= 1
                 continue
-            execution.entry = None
+            execution._entry = None
             if item[0]:
                 self._reruns -= 1
                 self._freed = False
@@ -120,7 +120,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
         """
         entry = (0, next(self._seq), execution)
         heapq.heappush(self._queue, entry)
-        execution.entry = entry
+        execution._entry = entry
         self._new += 1
 
     def put_rerun(self, execution: Execution) -> None:
@@ -147,9 +147,9 @@ class Lane(asyncio.PriorityQueue[Entry]):
 
     def withdraw(self, execution: Execution) -> None:
         """Remove ``execution``'s entry in O(1) (lazy deletion); it must hold one."""
-        entry = execution.entry
+        entry = execution._entry
         assert entry is not None
-        execution.entry = None
+        execution._entry = None
         if entry[0]:
             self._reruns -= 1
         else:
@@ -158,7 +158,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
             self._wakeup_next(self._putters)
         self._dead += 1
         if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._queue) // 2:
-            self._queue = [item for item in self._queue if item[2].entry is item]
+            self._queue = [item for item in self._queue if item[2]._entry is item]
             heapq.heapify(self._queue)
             self._dead = 0
 

@@ -79,7 +79,6 @@ class Outcomes:
 
     # -- the worker's host ---------------------------------------------------------------
 
-
     def interrupt(
         self, execution: Execution, reason: InterruptReason, *, cancel_scope: bool = True
     ) -> bool:
@@ -89,13 +88,13 @@ class Outcomes:
     def run_started(self, worker: Worker, execution: Execution) -> None:
         """Count and announce a run that begins on ``worker``."""
         assert self.loop is not None
-        assert execution.ctx is not None
-        ctx = execution.ctx
+        assert execution._ctx is not None
+        ctx = execution._ctx
         if self.needs_start_time or execution.task.timeout is not None:
             ctx._started = self.loop.time()  # for Task.timeout and min_background_slice
         ctx._t0 = now = time.perf_counter()
-        execution.worker_id = worker.worker_id
-        self.queue_waits.lanes[execution.priority].append(now - execution.queued_at)
+        execution._worker_id = worker.worker_id
+        self.queue_waits.lanes[execution.priority].append(now - execution._queued_at)
         self.counters.running += 1
         if self.debug:
             self.log.debug(
@@ -105,7 +104,7 @@ class Outcomes:
                 worker_id=worker.worker_id,
                 worker_type=str(worker.worker_type),
                 attempt=execution.attempt,
-                wait_ms=round((now - execution.queued_at) * 1000.0, 3),
+                wait_ms=round((now - execution._queued_at) * 1000.0, 3),
             )
         if self.events is not None:
             kind: Any = "started" if execution.attempt == 1 else "resumed"
@@ -114,21 +113,20 @@ class Outcomes:
     def run_finished(self, worker: Worker, execution: Execution) -> None:
         """Apply the scheduling rules to a run that has fully ended."""
         self.counters.running -= 1
-        ctx = execution.ctx
+        ctx = execution._ctx
         assert ctx is not None
         reason = ctx._reason
         if reason is not None:
             self.supervisor.run_ended(ctx)
         if reason == "preempted" and self.events is not None:
             self.events.emit("preempted", execution, worker.worker_id, "preempted")
-        handle = execution.handle
-        if ctx._ok and reason is None and handle is not None and not handle.done():
-            settle_result(handle, ctx._result)  # the common case, first
+        if ctx._ok and reason is None and execution._joined is None and not execution.done():
+            settle_result(execution, ctx._result)  # the common case, first: one caller
             if self.debug:
                 self._log_completed(worker, execution, ctx)
             self.retire(execution, "completed")
             return
-        if execution.abandoned():
+        if execution._abandoned():
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
             self.retire(execution, _gave_up_as(execution))
@@ -139,7 +137,7 @@ class Outcomes:
             self.retire(execution, "completed")
         elif reason is None or (reason == "preempted" and ctx._no_reschedule):
             if ctx._self_cancelled:
-                for handle in execution.attached():
+                for handle in execution._attached():
                     settle_cancelled(handle)
                 self.retire(execution, "cancelled")
             else:
@@ -194,15 +192,15 @@ class Outcomes:
         if handle._deadline is not None:
             handle._deadline.cancel()
             handle._deadline = None
-        execution = handle._execution
-        if not execution.detach(handle):
+        execution = handle._shared
+        if not execution._detach(handle):
             return  # already detached
-        if execution.handle is not None or execution.joined:
+        if execution._has_attached():
             return
-        execution.gave_up = reason
-        if execution.phase <= PREEMPTED:
+        execution._gave_up = reason
+        if execution._phase <= PREEMPTED:
             self.withdraw(execution, "cancelled" if reason == "cancelled" else "timed_out")
-        elif execution.phase == RUNNING:
+        elif execution._phase == RUNNING:
             self.supervisor.interrupt(execution, "cancelled" if reason == "cancelled" else reason)
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
@@ -221,7 +219,7 @@ class Outcomes:
     # -- settling and counting -----------------------------------------------------------
 
     def _resolve(self, execution: Execution, result: Any) -> None:
-        for handle in execution.attached():
+        for handle in execution._attached():
             if not handle.done():
                 settle_result(handle, result)
 
@@ -234,13 +232,13 @@ class Outcomes:
         handle logs the failure once, at WARNING, with its traceback
         (``task_failed_unobserved``).
         """
-        for handle in execution.attached():
+        for handle in execution._attached():
             if not handle.done():
                 settle_exception(handle, error)
 
     def reject_shutdown(self, execution: Execution) -> None:
         """Give every attached caller ``ExecutorShutdownError``."""
-        for handle in execution.attached():
+        for handle in execution._attached():
             if not handle.done():
                 settle_exception(handle, ExecutorShutdownError(SHUTDOWN_MESSAGE))
                 # An execution ended by shutdown is expected news: a fire-and-forget
@@ -254,23 +252,18 @@ class Outcomes:
 
     def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
-        was_running = execution.phase == RUNNING
-        execution.phase = DONE
-        handle = execution.handle
-        if handle is not None:
-            if handle._deadline is not None:
-                handle._deadline.cancel()
-                handle._deadline = None
-        elif execution.joined:
-            for handle in execution.joined:
+        was_running = execution._phase == RUNNING
+        execution._phase = DONE
+        if execution._deadline is not None:
+            execution._deadline.cancel()
+            execution._deadline = None
+        if execution._joined:
+            for handle in execution._joined:
                 if handle._deadline is not None:
                     handle._deadline.cancel()
                     handle._deadline = None
-        # Settled handles need nothing more from the execution; letting go of them keeps
-        # a failed run's traceback (which holds the execution) out of a reference cycle
-        # with their futures, so a dropped handle is finalized at once, before its future.
-        execution.release()
-        execution.ctx = None  # the run's context points back at the execution: no cycle
+        execution._release()  # settled handles need nothing more from the execution
+        execution._ctx = None  # the run's context points back at the execution: no cycle
         c = self.counters
         if kind == "completed":
             c.completed += 1
@@ -285,11 +278,11 @@ class Outcomes:
         if execution.key is not None:
             self.keys.pop(execution.key, None)
         if self.states_in_use:
-            self.states_in_use.pop(id(execution.state), None)
+            self.states_in_use.pop(id(execution._task_state), None)
         if self.events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
-            worker_id = execution.worker_id if was_running else None
+            worker_id = execution._worker_id if was_running else None
             self.events.emit(kind, execution, worker_id, reason)
         if execution.priority is not Priority.BACKGROUND:
             self.supervisor.urgent_retired()
@@ -306,17 +299,17 @@ class Outcomes:
             worker_id=worker.worker_id,
             worker_type=str(worker.worker_type),
             attempt=execution.attempt,
-            wait_ms=round((ctx._t0 - execution.queued_at) * 1000.0, 3),
+            wait_ms=round((ctx._t0 - execution._queued_at) * 1000.0, 3),
             run_ms=round((now - ctx._t0) * 1000.0, 3),
         )
 
 
 def _gave_up_as(execution: Execution) -> Kind:
     """How to count an execution whose callers all gave up: as the last one saw it."""
-    attached = execution.attached()
+    attached = execution._attached()
     if attached:  # they gave up, but have not yet run to detach
         within = attached[-1]._within
         timed_out = within is not None and within.expired()
     else:
-        timed_out = execution.gave_up == "timeout"
+        timed_out = execution._gave_up == "timeout"
     return "timed_out" if timed_out else "cancelled"

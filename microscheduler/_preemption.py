@@ -210,9 +210,9 @@ class Supervisor:
 
     def _preempt(self, execution: Execution) -> None:
         limit = self._max_preemptions
-        if limit is not None and execution.preemptions >= limit:
+        if limit is not None and execution._preemptions >= limit:
             return
-        ctx = execution.ctx
+        ctx = execution._ctx
         if self._slice and ctx is not None:
             young = ctx._started + self._slice - self._now()
             if young > 0:
@@ -236,9 +236,9 @@ class Supervisor:
         Returns True if ``reason`` was applied: a run that already has a reason keeps it,
         unless that reason is a preemption and ``reason`` is stronger.
         """
-        ctx = execution.ctx
-        scope = execution.scope
-        if ctx is None or scope is None or execution.phase != RUNNING or not ctx._active:
+        ctx = execution._ctx
+        scope = execution._scope
+        if ctx is None or scope is None or execution._phase != RUNNING or not ctx._active:
             return False
         current = ctx._reason
         if current is not None and (current != "preempted" or reason == "preempted"):
@@ -247,7 +247,7 @@ class Supervisor:
         if current is None and self._warning is not None:
             self._watch(execution, ctx)
         if reason == "preempted":
-            execution.preemptions += 1
+            execution._preemptions += 1
             self._counters.preempted += 1
             if self.debug:
                 log_task(self.log, "task_preempted", execution)
@@ -305,8 +305,8 @@ class Supervisor:
 
     def reschedule(self, execution: Execution) -> None:
         """Queue a preempted execution for its rerun, ahead of new Background work."""
-        execution.phase = PREEMPTED
-        execution.queued_at = time.perf_counter()
+        execution._phase = PREEMPTED
+        execution._queued_at = time.perf_counter()
         lane = self._lanes[execution.priority]
         lane.put_rerun(execution)
         self._counters.rescheduled += 1
@@ -326,7 +326,7 @@ class Supervisor:
             self._schedule(wait, self._age, execution)
 
     def _age(self, execution: Execution) -> None:
-        if execution.phase <= RUNNING and execution.priority is Priority.BACKGROUND:
+        if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
@@ -336,13 +336,13 @@ class Supervisor:
         changes class (a Background run promoted to urgent is no longer preemptible).
         """
         old = execution.priority
-        if priority >= old or execution.phase > RUNNING:
+        if priority >= old or execution._phase > RUNNING:
             return False
         execution.priority = priority
         self._counters.promoted += 1
         if old is Priority.BACKGROUND:
             self.urgent_admitted()  # it counts as urgent work from now on
-        if execution.entry is not None:
+        if execution._entry is not None:
             # A promotion is not an admission: it never waits for room, and may take the
             # new lane over its capacity for a while.
             self._lanes[old].withdraw(execution)
@@ -351,9 +351,9 @@ class Supervisor:
         if self.debug:
             log_task(self.log, "task_promoted", execution, reason=reason)
         if self.events is not None:
-            running = execution.phase == RUNNING
+            running = execution._phase == RUNNING
             self.events.emit(
-                "promoted", execution, execution.worker_id if running else None, reason
+                "promoted", execution, execution._worker_id if running else None, reason
             )
         return True
 

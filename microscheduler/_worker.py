@@ -176,8 +176,7 @@ class Worker:
                             return
                         await self.idle.wait()
                         continue
-                    handle = execution.handle
-                    if handle.done() if handle is not None else execution.abandoned():
+                    if execution.done() if execution._joined is None else execution._abandoned():
                         # Its callers' tasks were cancelled (which cancels their futures
                         # at once) but have not run yet to detach: retire it, never run.
                         host.retire_unrun(execution)
@@ -198,16 +197,16 @@ class Worker:
             execution,
             execution.attempt,
             task.initial_state is not None,
-            execution.store is not None,
+            execution._store is not None,
         )
-        execution.ctx = ctx
-        execution.scope = scope
-        execution.phase = RUNNING
+        execution._ctx = ctx
+        execution._scope = scope
+        execution._phase = RUNNING
         self.current = execution
         host.run_started(self, execution)
         abandoned = False
         try:
-            if not execution.loaded:
+            if not execution._loaded:
                 await self._load(execution, ctx)
             if execution.snapshot is not None and ctx._error is None:
                 self._restore(execution, ctx)
@@ -217,8 +216,8 @@ class Worker:
                     result = await self._compute_with_timeout(execution, ctx, timeout)
                 elif task.is_async:
                     # _compute's async branch, inline: the common path, one frame less
-                    context = execution.context
-                    awaitable = context.run(task.compute, self.resource, execution.state, ctx)
+                    context = execution._context
+                    awaitable = context.run(task.compute, self.resource, execution._task_state, ctx)
                     if type(awaitable) is CoroutineType:
                         try:
                             first = context.run(awaitable.send, None)
@@ -252,18 +251,18 @@ class Worker:
                 ctx._error = exc
         finally:
             ctx._end()
-            execution.scope = None
+            execution._scope = None
             self.current = None
             if abandoned:
                 host.run_abandoned(execution)
             else:
-                if execution.store is not None and ctx._completes():
+                if execution._store is not None and ctx._completes():
                     await self._forget_snapshot(execution)
                 host.run_finished(self, execution)
 
     async def _forget_snapshot(self, execution: Execution) -> None:
         """A keyed execution completed: its stored snapshot is of no more use."""
-        store, key = execution.store, execution.key
+        store, key = execution._store, execution.key
         assert store is not None
         assert key is not None
         with anyio.CancelScope(shield=True):
@@ -276,7 +275,7 @@ class Worker:
     def _restore(execution: Execution, ctx: InterruptContext) -> None:
         """Restore the execution's state from its snapshot before a run."""
         try:
-            execution.state.restore(execution.snapshot)  # type: ignore[arg-type]
+            execution._task_state.restore(execution.snapshot)  # type: ignore[arg-type]
         except Exception as exc:
             error = StateRestoreError(f"failed to restore state: {exc}")
             error.__cause__ = exc
@@ -285,8 +284,8 @@ class Worker:
     @staticmethod
     async def _load(execution: Execution, ctx: InterruptContext) -> None:
         """A keyed execution's first run: load its snapshot from the store, if any."""
-        execution.loaded = True
-        store, key = execution.store, execution.key
+        execution._loaded = True
+        store, key = execution._store, execution.key
         assert store is not None
         assert key is not None
         try:
@@ -301,19 +300,21 @@ class Worker:
         timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
         if task.is_async:
-            awaitable = execution.context.run(task.compute, self.resource, execution.state, ctx)
-            return await InContext(awaitable, execution.context)
+            awaitable = execution._context.run(
+                task.compute, self.resource, execution._task_state, ctx
+            )
+            return await InContext(awaitable, execution._context)
         result = await anyio.to_thread.run_sync(
-            execution.context.run,
+            execution._context.run,
             call_sync,
             task.compute,
             self.resource,
-            execution.state,
+            execution._task_state,
             ctx,
             limiter=self._host.limiter,
         )
         if inspect.isawaitable(result):
-            result = await InContext(result, execution.context)
+            result = await InContext(result, execution._context)
         return result
 
     async def _compute_with_timeout(

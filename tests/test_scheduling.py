@@ -210,14 +210,19 @@ class TestLaneOrder:
         """In a lane, reruns precede new work, the latest preempted first; new work is FIFO."""
 
         lane = Lane(BG, 0)
-        items = {n: Execution(task(const(n), name=n), BG, NoOpTaskState(), i, 0.0, None)
-                 for i, n in enumerate(["new1", "new2", "re1", "re2", "new3"])}  # fmt: skip
-        lane.put_new(items["new1"])
-        lane.put_new(items["new2"])
-        lane.put_rerun(items["re1"])
-        lane.put_rerun(items["re2"])
-        lane.put_new(items["new3"])
-        assert len(lane) == 5
-        popped = [lane.get_nowait()[2].task.name for _ in range(5)]
-        assert popped == ["re2", "re1", "new1", "new2", "new3"]
-        assert lane.take() is None
+        loop = asyncio.new_event_loop()  # an execution is a future: it needs a loop
+        try:
+            items = {n: Execution(None, loop, task(const(n), name=n), BG, NoOpTaskState(), i,
+                                  0.0, None)
+                     for i, n in enumerate(["new1", "new2", "re1", "re2", "new3"])}  # fmt: skip
+            lane.put_new(items["new1"])
+            lane.put_new(items["new2"])
+            lane.put_rerun(items["re1"])
+            lane.put_rerun(items["re2"])
+            lane.put_new(items["new3"])
+            assert len(lane) == 5
+            popped = [lane.get_nowait()[2].task.name for _ in range(5)]
+            assert popped == ["re2", "re1", "new1", "new2", "new3"]
+            assert lane.take() is None
+        finally:
+            loop.close()
