@@ -23,7 +23,6 @@ from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
 from ._priority import Priority
 from ._snapshots import SnapshotStore
-from ._state import NoOpTaskState
 from ._stats import Counters
 from ._task import Task, check_priority, check_timeout, new_state
 from ._worker import IdleWorkers, Worker
@@ -102,7 +101,7 @@ class Admission:
             return self._join(outcomes.keys[key], lane.priority, timeout)
         source = task.initial_state
         if source is None:
-            state: Any = NoOpTaskState()  # a fresh one per execution, as documented
+            state: Any = None  # its fresh NoOpTaskState is made when it first runs
         else:
             state = new_state(task)
             if state is source:

@@ -78,8 +78,8 @@ class Execution(asyncio.Future[Any]):
     rest is the scheduler's, underscored so that a handle shows callers only its API.
 
     Invariants:
-        * ``_entry`` is the lane entry that currently represents it while QUEUED or
-          PREEMPTED, else None; any other entry for it in a lane is dead.
+        * ``_entry`` is the sequence number that currently represents it in its lane while
+          QUEUED or PREEMPTED, else None; any other entry for it in a lane is dead.
         * The attached handles (:meth:`_attached`) are those whose callers still wait:
           the execution itself while ``_first_attached``, plus any that joined by key,
           in ``_joined``. The execution is withdrawn or cancelled when the last one
@@ -121,7 +121,7 @@ class Execution(asyncio.Future[Any]):
         loop: asyncio.AbstractEventLoop,
         task: Task[Any],
         priority: Priority,
-        state: TaskState,
+        state: TaskState | None,
         ident: int,
         queued_at: float,
         store: SnapshotStore | None,
@@ -135,7 +135,7 @@ class Execution(asyncio.Future[Any]):
         self.priority = priority
         self.attempt = 0
         self.snapshot = task.saved_state
-        self._task_state = state
+        self._task_state = state  # None until the first run for a task without state
         self._id = ident
         self._queued_at = queued_at  # time.perf_counter() when it last entered a lane
         self._store = store  # only for keyed tasks
@@ -145,7 +145,7 @@ class Execution(asyncio.Future[Any]):
         self._worker_id: int | None = None  # the worker of the current or last run
         self._ctx: InterruptContext | None = None
         self._scope: Any = None  # the running attempt's anyio.CancelScope
-        self._entry: tuple[int, int, Execution] | None = None
+        self._entry: int | None = None  # its sequence number in its lane, while queued
         self._first_attached = True  # the caller that created it still waits
         self._joined: list[AttachedHandle] | None = None  # callers that joined by key
         self._gave_up: str | None = None  # how the last attached caller left

@@ -1,18 +1,24 @@
 """Priority lanes: ``asyncio.PriorityQueue`` subclasses holding queued executions.
 
 A lane is an ``asyncio.PriorityQueue`` built on the queue's own extension points
-(``_init``, ``_put``, ``_get``, ``maxsize``). Its entries are ``(rank, sequence,
+(``_init``, ``_put``, ``_get``, ``maxsize``). Its items are ``(rank, sequence,
 execution)`` tuples, so an execution is never compared and first-in-first-out holds within
 a lane: new work has rank 0 and an increasing sequence; a preempted execution going back
-for its rerun has rank -1 and a *decreasing* sequence, so reruns go ahead of new work, the
-most recently preempted first.
+for its rerun has rank -1 and a *decreasing* (negative) sequence, so reruns go ahead of
+new work, the most recently preempted first.
+
+Inside, the heap holds only the sequence numbers — plain ints, which order exactly as the
+items do (reruns' are negative) — and a dict maps each live one to its execution. Ints
+compare faster than tuples, and a queued execution costs no tuple the garbage collector
+has to track.
 
 What the stock queue does not give, and the lane adds:
 
 * **Lazy deletion.** A caller that gives up withdraws its entry in O(1): the execution
-  forgets the entry (``execution._entry``), the lane counts it dead and frees its room at
-  once, and ``_get`` skips it later. Dead entries are compacted away when they outnumber
-  the live ones, so a storm of cancellations cannot grow a lane without bound.
+  forgets its sequence number (``execution._entry``), the lane drops it from the live
+  dict, counts it dead and frees its room at once, and ``_get`` skips it later. Dead
+  entries are compacted away when they outnumber the live ones, so a storm of
+  cancellations cannot grow a lane without bound.
 * **Capacity counts live new entries only.** ``full()`` compares live new work with
   ``maxsize``; reruns never count against it and never wait for room (``put_rerun``).
 * **Submitters wait in FIFO order and keep their place.** A pop that frees room wakes
@@ -41,7 +47,7 @@ _COMPACT_MIN_DEAD = 256
 class Lane(asyncio.PriorityQueue[Entry]):
     """One priority lane: a bounded priority queue of executions with lazy deletion."""
 
-    _queue: list[Entry]
+    _queue: list[int]  # sequence numbers (see the module docstring)
     _putters: Any  # collections.deque of futures, from asyncio.Queue
     _maxsize: int
 
@@ -53,6 +59,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
 
     def _init(self, maxsize: int) -> None:
         self._queue = []
+        self._live: dict[int, Execution] = {}  # sequence number -> its queued execution
         self._new = 0  # live new entries: these count against maxsize
         self._reruns = 0  # live rerun entries: these never do
         self._dead = 0
@@ -61,29 +68,33 @@ class Lane(asyncio.PriorityQueue[Entry]):
         self._rerun_seq = itertools.count(1)
 
     def _put(self, item: Entry) -> None:
-        heapq.heappush(self._queue, item)
-        item[2]._entry = item
-        if item[0]:
+        rank, seq, execution = item
+        if rank:
+            seq = -abs(seq)  # a rerun's sequence orders it ahead of all new work
             self._reruns += 1
         else:
             self._new += 1
+        heapq.heappush(self._queue, seq)
+        self._live[seq] = execution
+        execution._entry = seq
 
     def _get(self) -> Entry:
         queue = self._queue
+        live = self._live
         while True:
-            item = heapq.heappop(queue)
-            execution = item[2]
-            if execution._entry is not item:
+            seq = heapq.heappop(queue)
+            execution = live.pop(seq, None)
+            if execution is None:
                 self._dead -= 1
                 continue
             execution._entry = None
-            if item[0]:
+            if seq < 0:
                 self._reruns -= 1
                 self._freed = False
-            else:
-                self._new -= 1
-                self._freed = True
-            return item
+                return (-1, seq, execution)
+            self._new -= 1
+            self._freed = True
+            return (0, seq, execution)
 
     def _wakeup_next(self, waiters: Any) -> None:
         if not waiters:
@@ -115,12 +126,13 @@ class Lane(asyncio.PriorityQueue[Entry]):
     def put_new(self, execution: Execution) -> None:
         """Queue new work at the tail; the caller has checked :meth:`full`.
 
-        It goes straight to the ``_put`` hook: ``put_nowait`` would check for room again and
-        keep ``join()`` bookkeeping that lanes never use, on every submit.
+        It goes straight to the heap: ``put_nowait`` would check for room again and keep
+        ``join()`` bookkeeping that lanes never use, on every submit.
         """
-        entry = (0, next(self._seq), execution)
-        heapq.heappush(self._queue, entry)
-        execution._entry = entry
+        seq = next(self._seq)
+        heapq.heappush(self._queue, seq)
+        self._live[seq] = execution
+        execution._entry = seq
         self._new += 1
 
     def put_rerun(self, execution: Execution) -> None:
@@ -140,17 +152,32 @@ class Lane(asyncio.PriorityQueue[Entry]):
         """
         if not (self._new + self._reruns):
             return None
-        execution = self._get()[2]
-        if self._putters:
-            self._wakeup_next(self._putters)
+        queue = self._queue
+        live = self._live
+        while True:
+            seq = heapq.heappop(queue)
+            execution = live.pop(seq, None)
+            if execution is not None:
+                break
+            self._dead -= 1
+        execution._entry = None
+        if seq < 0:
+            self._reruns -= 1
+            self._freed = False
+        else:
+            self._new -= 1
+            self._freed = True
+            if self._putters:
+                self._wakeup_next(self._putters)
         return execution
 
     def withdraw(self, execution: Execution) -> None:
         """Remove ``execution``'s entry in O(1) (lazy deletion); it must hold one."""
-        entry = execution._entry
-        assert entry is not None
+        seq = execution._entry
+        assert seq is not None
         execution._entry = None
-        if entry[0]:
+        del self._live[seq]
+        if seq < 0:
             self._reruns -= 1
         else:
             self._new -= 1
@@ -158,7 +185,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
             self._wakeup_next(self._putters)
         self._dead += 1
         if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._queue) // 2:
-            self._queue = [item for item in self._queue if item[2]._entry is item]
+            self._queue = list(self._live)
             heapq.heapify(self._queue)
             self._dead = 0
 

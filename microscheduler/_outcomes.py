@@ -9,6 +9,7 @@ execution exactly once; and it is what workers and handles call back into (the
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import Any, Literal
 
@@ -279,6 +280,9 @@ class Outcomes:
             self.keys.pop(execution.key, None)
         if self.states_in_use:
             self.states_in_use.pop(id(execution._task_state), None)
+        # Nothing runs it again: a handle kept for its result keeps no more than that.
+        execution._task_state = None
+        execution._context = _RELEASED
         if self.events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
@@ -302,6 +306,10 @@ class Outcomes:
             wait_ms=round((ctx._t0 - execution._queued_at) * 1000.0, 3),
             run_ms=round((now - ctx._t0) * 1000.0, 3),
         )
+
+
+# What a retired execution holds instead of its caller's context (released with it).
+_RELEASED = contextvars.Context()
 
 
 def _gave_up_as(execution: Execution) -> Kind:

@@ -19,6 +19,7 @@ from ._execution import RUNNING, Execution
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
+from ._state import NoOpTaskState
 
 __all__ = ("IdleWorkers", "Worker", "WorkerHost", "build_workers")
 
@@ -199,6 +200,8 @@ class Worker:
             task.initial_state is not None,
             execution._store is not None,
         )
+        if execution._task_state is None:  # a task without state: its fresh NoOpTaskState
+            execution._task_state = NoOpTaskState()  # (made at its first run, not queued)
         execution._ctx = ctx
         execution._scope = scope
         execution._phase = RUNNING
@@ -274,8 +277,11 @@ class Worker:
     @staticmethod
     def _restore(execution: Execution, ctx: InterruptContext) -> None:
         """Restore the execution's state from its snapshot before a run."""
+        state, snapshot = execution._task_state, execution.snapshot
+        assert state is not None
+        assert snapshot is not None
         try:
-            execution._task_state.restore(execution.snapshot)  # type: ignore[arg-type]
+            state.restore(snapshot)
         except Exception as exc:
             error = StateRestoreError(f"failed to restore state: {exc}")
             error.__cause__ = exc
