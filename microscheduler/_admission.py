@@ -178,7 +178,7 @@ class Admission:
     ) -> T:
         """See :meth:`TaskExecutor.execute`."""
         lane = self._lane_for(task, priority)
-        if asyncio.current_task() in self.worker_of_task:  # called from inside a compute
+        if asyncio.current_task(self.loop) in self.worker_of_task:  # called from inside a compute
             self._refuse_deadlock(task, lane)
         if timeout is not None:
             return await self._execute_within(task, priority, check_timeout(timeout))
