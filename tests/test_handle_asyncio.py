@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import weakref
 
 import pytest
-from _helpers import Gate, const, settle, task
+from _helpers import Counter, Gate, const, settle, task
 
 from microscheduler import InterruptContext, Priority, TaskExecutor, TaskHandle
 
@@ -109,3 +111,72 @@ class TestAsyncioFunctions:
         ok = single.submit_nowait(task(const("ok")))
         first, second = await asyncio.gather(failing, ok, return_exceptions=True)
         assert isinstance(first, ValueError) and second == "ok"
+
+
+class TestHandleIsAFuture:
+    async def test_a_handle_is_an_asyncio_future(self, single: TaskExecutor) -> None:
+        """A handle is an asyncio.Future: what takes a future takes it as it is."""
+        handle = single.submit_nowait(task(const(7)))
+        assert isinstance(handle, asyncio.Future)
+        assert asyncio.ensure_future(handle) is handle
+        assert await asyncio.wait_for(handle, timeout=None) == 7
+
+    async def test_only_the_executor_settles_a_handle(self, single: TaskExecutor) -> None:
+        """set_result and set_exception are refused, as on an asyncio.Task; the handle
+        still gets its own outcome."""
+        gate = Gate("own")
+        handle = single.submit_nowait(task(gate))
+        with pytest.raises(RuntimeError, match="set_result"):
+            handle.set_result("forged")
+        with pytest.raises(RuntimeError, match="set_exception"):
+            handle.set_exception(ValueError("forged"))
+        gate.release.set()
+        assert await handle == "own"
+
+    async def test_wait_for_timeout_withdraws_the_queued_task(self, single: TaskExecutor) -> None:
+        """asyncio.wait_for(handle, t) cancels the handle when t passes: a queued task is
+        withdrawn, never run, and counted cancelled."""
+        gate = Gate()
+        blocker = single.submit_nowait(task(gate, UI))
+        await gate.started.wait()
+        ran: list[str] = []
+
+        async def compute(resource: object, state: object, ctx: InterruptContext) -> None:
+            ran.append("ran")
+
+        queued = single.submit_nowait(task(compute))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(queued, timeout=0)
+        assert queued.cancelled()
+        gate.release.set()
+        await blocker
+        stats = single.statistics()
+        assert (stats.cancelled, stats.completed, ran) == (1, 1, [])
+
+
+class TestFinishedHandles:
+    async def test_a_finished_handle_keeps_no_state_or_context(self, single: TaskExecutor) -> None:
+        """A handle kept for its result does not keep the execution's state object or its
+        caller's context variables alive."""
+
+        class Marker:
+            pass
+
+        class State(Counter):
+            __slots__ = ("__weakref__",)
+
+        var: contextvars.ContextVar[Marker] = contextvars.ContextVar("var")
+        watched: list[weakref.ref[object]] = []
+
+        async def compute(resource: object, state: State, ctx: InterruptContext) -> int:
+            watched.append(weakref.ref(state))
+            watched.append(weakref.ref(var.get()))
+            return 1
+
+        token = var.set(Marker())
+        handle = single.submit_nowait(task(compute, initial_state=State))
+        var.reset(token)
+        assert await handle == 1
+        assert len(watched) == 2
+        assert [ref() for ref in watched] == [None, None]
+        assert handle.result() == 1
