@@ -67,8 +67,12 @@ class InContext:
                     if error is None:
                         yielded = run(steps.send, value)
                     else:
-                        thrown, error = error, None
-                        yielded = run(steps.throw, thrown)
+                        try:
+                            yielded = run(steps.throw, error)
+                        finally:
+                            # The exception's traceback holds this frame: a frame that
+                            # kept the exception would be a cycle left to the collector.
+                            error = None
                 except StopIteration as stop:
                     return stop.value
             try:

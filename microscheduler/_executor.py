@@ -376,18 +376,16 @@ class TaskExecutor:
         Cancelling the caller withdraws the task if it is still queued, or cancels its run;
         it is never rerun and the cancellation propagates.
         """
-        # The admission's coroutine itself, not one wrapped in another: a layer less per call.
         return self._admission.execute(task, priority, timeout=timeout)
 
-    async def submit(
+    def submit(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
-    ) -> TaskHandle[T]:
-        """Queue ``task`` and return its handle, waiting only for room in its lane.
-
-        Arguments and errors are those of :meth:`execute`; ``timeout`` starts counting
-        when the task is queued.
+    ) -> Coroutine[Any, Any, TaskHandle[T]]:
+        """Queue ``task`` and return its handle, waiting only for room in its lane:
+        ``handle = await executor.submit(task)``. Arguments and errors are those of
+        :meth:`execute`; ``timeout`` starts counting when the task is queued.
         """
-        return await self._admission.submit(task, priority, timeout=timeout)
+        return self._admission.submit(task, priority, timeout=timeout)
 
     def submit_nowait(
         self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None

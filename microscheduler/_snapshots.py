@@ -15,10 +15,9 @@ that submits the same key after a crash resumes where the killed one stopped.
   plain ``Task.cancel()``, the caller returns at once and the thread still commits or
   rolls back, holding the lock, before the next call runs.
 - Each write is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction in WAL mode with
-  ``synchronous=FULL`` by default: it is on disk when ``save`` returns, and a write that fails is
-  rolled back, leaving the previous snapshot as it was. ``BEGIN IMMEDIATE`` takes the write
-  lock up front, so another process holding it makes this one wait (``busy_timeout``)
-  instead of failing at once.
+  ``synchronous=FULL`` by default: on disk when ``save`` returns; a failed write is rolled
+  back, leaving the previous snapshot. ``BEGIN IMMEDIATE`` takes the write lock up front,
+  so another process holding it makes this one wait (``busy_timeout``), not fail.
 """
 
 from __future__ import annotations

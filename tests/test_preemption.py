@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import types
 from typing import Any
 
 import pytest
 from _helpers import Counter, Gate, const, task
 
+import microscheduler
 from microscheduler import (
     InterruptContext,
     Priority,
@@ -347,3 +351,38 @@ class TestGrace:
         assert await ui == "ui"
         assert reasons == ["cancelled"]
         assert grace.statistics().rescheduled == 0
+
+
+class TestNoGarbageCycles:
+    async def test_a_preemption_leaves_no_cycle_for_the_collector(
+        self, single: TaskExecutor
+    ) -> None:
+        """The cancellation thrown into a preempted compute must not stay referenced from
+        a frame its own traceback holds: each such cycle (the exception, its traceback, the
+        compute's frames) would wait for the garbage collector, on every preemption."""
+        package = os.path.dirname(microscheduler.__file__)
+        frames_of_the_package = []
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                bg = Gate()
+                handle = single.submit_nowait(task(bg, BG))
+                await bg.started.wait()
+                assert await single.submit_nowait(task(const("ui"), UI)) == "ui"
+                bg.release.set()
+                assert await handle == "done"
+                assert bg.attempts == [1, 2]
+            gc.collect()
+            frames_of_the_package = [
+                obj.f_code.co_filename
+                for obj in gc.garbage
+                if isinstance(obj, types.FrameType) and obj.f_code.co_filename.startswith(package)
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert single.statistics().preempted == 3
+        assert frames_of_the_package == []
