@@ -214,7 +214,6 @@ class JoinedHandle(TaskHandle[T]):
     it says of the work is read from the execution it joined.
     """
 
-    __module__ = "microscheduler"
     __slots__ = ("_joined_execution",)
 
     def __init__(  # the execution's fields are those of the one it joined, not its own

@@ -79,22 +79,29 @@ class Lane(asyncio.PriorityQueue[Entry]):
         execution._entry = seq
 
     def _get(self) -> Entry:
+        execution = self._pop()
+        seq, execution._entry = execution._entry, None
+        assert seq is not None
+        return (-1 if seq < 0 else 0, seq, execution)
+
+    def _pop(self) -> Execution:
+        """Pop the first live execution, skipping dead entries; its ``_entry`` still
+        holds the sequence number it was queued under."""
         queue = self._queue
         live = self._live
         while True:
             seq = heapq.heappop(queue)
             execution = live.pop(seq, None)
-            if execution is None:
-                self._dead -= 1
-                continue
-            execution._entry = None
-            if seq < 0:
-                self._reruns -= 1
-                self._freed = False
-                return (-1, seq, execution)
+            if execution is not None:
+                break
+            self._dead -= 1
+        if seq < 0:
+            self._reruns -= 1
+            self._freed = False
+        else:
             self._new -= 1
             self._freed = True
-            return (0, seq, execution)
+        return execution
 
     def _wakeup_next(self, waiters: Any) -> None:
         if not waiters:
@@ -147,28 +154,15 @@ class Lane(asyncio.PriorityQueue[Entry]):
     def take(self) -> Execution | None:
         """Take the first live execution, or None if the lane is empty.
 
-        ``get_nowait()`` with its checks and hooks called directly: this is every
-        worker's step.
+        ``get_nowait()`` without the tuple and with its checks and hooks called directly:
+        this is every worker's step.
         """
         if not (self._new + self._reruns):
             return None
-        queue = self._queue
-        live = self._live
-        while True:
-            seq = heapq.heappop(queue)
-            execution = live.pop(seq, None)
-            if execution is not None:
-                break
-            self._dead -= 1
+        execution = self._pop()
         execution._entry = None
-        if seq < 0:
-            self._reruns -= 1
-            self._freed = False
-        else:
-            self._new -= 1
-            self._freed = True
-            if self._putters:
-                self._wakeup_next(self._putters)
+        if self._putters:
+            self._wakeup_next(self._putters)
         return execution
 
     def withdraw(self, execution: Execution) -> None:

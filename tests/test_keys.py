@@ -18,6 +18,7 @@ from microscheduler import (
     StateSaveError,
     Task,
     TaskExecutor,
+    TaskHandle,
     TaskStatus,
     WorkerConfig,
 )
@@ -82,6 +83,24 @@ class TestJoining:
 
 
 class TestDetaching:
+    async def test_a_joined_handle_reads_the_execution_it_joined(
+        self, single: TaskExecutor
+    ) -> None:
+        """A joined handle is a TaskHandle of its own that reports the shared execution:
+        its task, key, lane (after a promotion too), attempt, status and snapshot."""
+        gate = Gate(result="v")
+        first = single.submit_nowait(task(gate, BG, key="k"))
+        await gate.started.wait()
+        joined = single.submit_nowait(task(const(0), UI, name="other", key="k"))
+        assert isinstance(joined, TaskHandle) and joined is not first
+        assert joined.task is first.task and joined.name == "t" and joined.key == "k"
+        assert (joined.priority, first.priority) == (UI, UI)  # the join promoted it
+        assert (joined.attempt, joined.status, joined.snapshot) == (1, TaskStatus.RUNNING, None)
+        with pytest.raises(AttributeError):
+            joined.priority = BG  # type: ignore[misc]
+        gate.release.set()
+        assert await asyncio.gather(first, joined) == ["v", "v"]
+
     async def test_cancel_detaches_only_that_handle(self, single: TaskExecutor) -> None:
         """Cancelling one of two handles leaves the execution running for the other."""
         gate = Gate(result="kept")
