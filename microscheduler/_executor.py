@@ -321,7 +321,7 @@ class TaskExecutor:
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self.join()
             self._drain_scope = None
-        outcomes.cut = True
+        outcomes.work_cut_off = True
         for lane in self._lanes:
             for execution in lane.drain():
                 outcomes.reject_shutdown(execution)

@@ -64,7 +64,7 @@ class Outcomes:
         self.supervisor = supervisor
         self.counters = counters
         self.limiter = anyio.CapacityLimiter(config.total_workers)
-        self.cut = False  # shutdown has cut off all work: nothing is queued or rerun now
+        self.work_cut_off = False  # set by shutdown: nothing is queued or rerun any more
         self.outstanding = 0  # admitted executions not yet retired
         self.drained: asyncio.Future[None] | None = None
         self.keys: dict[str, Execution] = {}  # live executions by key
@@ -154,7 +154,7 @@ class Outcomes:
         elif reason == "preempted":
             if ctx._checkpoints == 0:
                 self.counters.wasted_runs += 1
-            if self.cut:
+            if self.work_cut_off:
                 self.reject_shutdown(execution)
                 self.retire(execution, "cancelled", "shutdown")
             else:

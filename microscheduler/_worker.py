@@ -73,7 +73,7 @@ class WorkerHost(Protocol):
     log: Any
 
     @property
-    def cut(self) -> bool:
+    def work_cut_off(self) -> bool:
         """True once shutdown has cut off all work."""
         ...
 
@@ -173,7 +173,7 @@ class Worker:
                 while True:
                     execution = self._take()
                     if execution is None:
-                        if host.cut:
+                        if host.work_cut_off:
                             return
                         await self.idle.wait()
                         continue
