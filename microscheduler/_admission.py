@@ -18,6 +18,7 @@ from ._config import WorkerConfig
 from ._exceptions import ExecutorNotStartedError, ExecutorShutdownError, QueueFullError
 from ._execution import RUNNING, Execution
 from ._handle import JoinedHandle, TaskHandle
+from ._idle import IdleWorkers
 from ._lanes import Lane
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Supervisor
@@ -25,7 +26,7 @@ from ._priority import Priority
 from ._snapshots import SnapshotStore
 from ._stats import Counters
 from ._task import Task, check_priority, check_timeout, new_state
-from ._worker import IdleWorkers, Worker
+from ._worker import Worker
 
 __all__ = ("Admission",)
 

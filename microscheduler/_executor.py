@@ -15,6 +15,7 @@ from ._admission import Admission
 from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._handle import TaskHandle
+from ._idle import IdleWorkers
 from ._lanes import Lane
 from ._logging import debug_enabled, log_worker_ends, logger
 from ._outcomes import Outcomes
@@ -24,7 +25,7 @@ from ._resources import open_all
 from ._snapshots import MemorySnapshotStore, SnapshotStore
 from ._stats import Counters, ExecutorStatistics
 from ._task import Task, check_timeout
-from ._worker import IdleWorkers, Worker, build_workers
+from ._worker import Worker, build_workers
 
 __all__ = ("TaskExecutor",)
 
@@ -393,7 +394,6 @@ class TaskExecutor:
         """Queue ``task`` and return its handle at once.
 
         Raises:
-            QueueFullError: The task's lane is at capacity; the message names the
-                ``WorkerConfig`` field to raise.
+            QueueFullError: The task's lane is full; the message names the field to raise.
         """
         return self._admission.submit_nowait(task, priority, timeout=timeout)

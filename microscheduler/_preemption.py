@@ -33,11 +33,12 @@ import anyio
 from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._execution import PREEMPTED, RUNNING, Execution
+from ._idle import IdleWorkers
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority
 from ._stats import Counters
-from ._worker import IdleWorkers, Worker
+from ._worker import Worker
 
 __all__ = ("Supervisor", "log_task")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 from collections.abc import Sequence
 from types import CoroutineType
@@ -16,54 +15,13 @@ from ._config import WorkerConfig
 from ._context import NOT_RUN, InContext, call_sync
 from ._exceptions import StateRestoreError
 from ._execution import RUNNING, Execution
+from ._idle import IdleWorkers
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
 from ._state import NoOpTaskState
 
-__all__ = ("IdleWorkers", "Worker", "WorkerHost", "build_workers")
-
-
-class IdleWorkers:
-    """The idle workers serving a set of lanes: a queue of their wake-ups.
-
-    A wake-up may find nothing to do (another worker took the work first): a woken worker
-    always re-checks its lanes. A busy worker finds new work when it next checks, so no
-    wake-up is ever needed for it.
-    """
-
-    __slots__ = ("_idle",)
-
-    def __init__(self) -> None:
-        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def __len__(self) -> int:
-        return sum(1 for waiter in self._idle if not waiter.done())
-
-    async def wait(self) -> None:
-        """Sleep until :meth:`wake_one` or :meth:`wake_all` is called."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._idle.append(waiter)
-        try:
-            await waiter
-        finally:
-            waiter.cancel()
-
-    def wake_one(self) -> None:
-        """Wake one idle worker, if any."""
-        idle = self._idle
-        while idle:
-            waiter = idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def wake_all(self) -> None:
-        """Wake every idle worker."""
-        while self._idle:
-            waiter = self._idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+__all__ = ("Worker", "WorkerHost", "build_workers")
 
 
 class WorkerHost(Protocol):
@@ -169,26 +127,39 @@ class Worker:
         while True:
             scope = spare if spare is not None else anyio.CancelScope()
             spare = None
-            with scope:
-                while True:
-                    execution = self._take()
-                    if execution is None:
-                        if host.work_cut_off:
-                            return
-                        await self.idle.wait()
-                        continue
-                    if execution.done() if execution._joined is None else execution._abandoned():
-                        # Its callers' tasks were cancelled (which cancels their futures
-                        # at once) but have not run yet to detach: retire it, never run.
-                        host.retire_unrun(execution)
-                        continue
-                    await self._run_one(execution, scope)
-                    if scope.cancel_called:
-                        # The run was interrupted, and perhaps ended before the
-                        # cancellation reached it: this scope is spent either way.
-                        break
-                    if spare is None:
-                        spare = anyio.CancelScope()
+            try:
+                with scope:
+                    while True:
+                        execution = self._take()
+                        if execution is None:
+                            if host.work_cut_off:
+                                return
+                            await self.idle.wait()
+                            continue
+                        if (
+                            execution.done()
+                            if execution._joined is None
+                            else execution._abandoned()
+                        ):
+                            # Its callers' tasks were cancelled (which cancels their
+                            # futures at once) but have not run yet to detach: retire it
+                            # here, never run.
+                            host.retire_unrun(execution)
+                            continue
+                        await self._run_one(execution, scope)
+                        if scope.cancel_called:
+                            # The run was interrupted, and perhaps ended before the
+                            # cancellation reached it: this scope is spent either way.
+                            break
+                        if spare is None:
+                            spare = anyio.CancelScope()
+            except asyncio.CancelledError:
+                if _cancelling():
+                    raise  # the worker task itself is being cancelled
+                # A cancellation of a run that its scope did not recognise as its own.
+                # The run already has its outcome; a worker that ended here would leave
+                # every later call hanging, so it says so and goes on serving.
+                host.log.error("worker_stray_cancellation", worker_id=self.worker_id)
 
     async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
         host = self._host
@@ -337,7 +308,14 @@ class Worker:
         async with asyncio.timeout(None) as run_timeout:
 
             def expire() -> None:
+                scope = execution._scope
                 if ctx._active and self._host.interrupt(execution, "timeout", cancel_scope=False):
+                    if scope is not None and scope.cancel_called:
+                        # The run is already being cancelled by its scope (it was
+                        # preempted): a second, native cancellation could land in the
+                        # same step and fold into it, hiding the scope's (the task would
+                        # then be cancelled for good). The scope's ends it as a timeout.
+                        return
                     run_timeout.reschedule(loop.time())
 
             deadline = loop.call_at(ctx._started + timeout, expire)

@@ -57,6 +57,37 @@ class TestBaseExceptions:
         assert await single.execute(task(const(2), UI)) == 2
 
 
+class TestStrayCancellations:
+    async def test_a_fresh_cancellation_from_a_preempted_compute(
+        self, single: TaskExecutor, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A preempted compute that swallows its scope's cancellation and later raises a
+        CancelledError of its own (as some libraries do) does not end the worker: the run
+        is rerun, the worker serves the next call, and the stray cancellation is logged."""
+        started = asyncio.Event()
+
+        async def rude(resource: object, state: object, ctx: InterruptContext) -> str:
+            if ctx.attempt > 1:
+                return "rerun"
+            started.set()
+            swallowed = False
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                swallowed = True
+            if swallowed:
+                raise asyncio.CancelledError  # a new one: no link to the scope's
+            return "never"
+
+        background = single.submit_nowait(task(rude))
+        await started.wait()
+        assert await single.execute(task(const("urgent"), UI)) == "urgent"
+        assert await background == "rerun"
+        assert await single.execute(task(const("next"), UI)) == "next"
+        strays = [r for r in caplog.records if "worker_stray_cancellation" in r.getMessage()]
+        assert len(strays) == 1
+
+
 class TestContextVariables:
     @pytest.mark.parametrize("sync", [False, True])
     async def test_compute_sees_its_callers_context(self, single: TaskExecutor, sync: bool) -> None:

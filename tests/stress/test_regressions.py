@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from _helpers import Gate, task, wait_until
 
-from microscheduler import InterruptContext, TaskExecutor, TaskHandle, TaskStatus
+from microscheduler import InterruptContext, Priority, TaskExecutor, TaskHandle, TaskStatus
 
 
 async def _await(handle: TaskHandle[Any]) -> Any:
@@ -149,6 +149,60 @@ def test_call_timeout_expiring_during_shutdown_counts_as_timed_out() -> None:
         stats = executor.statistics()
         assert handle.status is TaskStatus.FAILED
         assert (stats.timed_out, stats.cancelled) == (1, 0)
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+def test_task_timeout_after_a_preemption_does_not_kill_the_worker() -> None:
+    """A Background run under Task.timeout is preempted (its cancel scope is cancelled),
+    then its deadline passes while the compute still runs. The timeout used to add a
+    native cancellation of its own, which could fold into the scope's in the same step and
+    hide it: the worker task then ended cancelled and every later call hung. Only the
+    scope's cancellations may reach the compute; the run ends as a timeout, and the
+    worker goes on serving."""
+    loop = ManualClockLoop()
+    executor = TaskExecutor(1)
+    started = asyncio.Event()
+    seen: list[object] = []
+
+    async def stubborn(resource: object, state: object, ctx: InterruptContext) -> str:
+        started.set()
+        for _ in range(20):  # swallows every cancellation, noting what it carried
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError as exc:
+                seen.append(exc.args[0] if exc.args else None)
+        return "stubborn"
+
+    async def urgent(resource: object, state: object, ctx: InterruptContext) -> str:
+        return "urgent"
+
+    async def scenario() -> None:
+        await executor.start()
+        try:
+            background = executor.submit_nowait(task(stubborn, timeout=10.0))
+            await started.wait()
+            loop.now += 11.0  # the run's deadline is due from the next loop turn
+            await asyncio.sleep(0)
+            ui = executor.submit_nowait(task(urgent, Priority.UI))  # preempts it then
+            assert await ui == "urgent"
+            with pytest.raises(TimeoutError):
+                await background
+            assert seen, "the preemption never reached the compute"
+            assert all(
+                isinstance(m, str) and m.startswith("Cancelled via cancel scope") for m in seen
+            )
+            after = executor.submit_nowait(task(urgent, Priority.UI))
+            await wait_until(after.done, what="the worker to serve the next call")
+            assert after.result() == "urgent"
+        finally:
+            await executor.shutdown(timeout=1.0)
+        stats = executor.statistics()
+        assert (stats.preempted, stats.timed_out, stats.completed) == (1, 1, 2)
 
     try:
         loop.run_until_complete(scenario())
