@@ -15,6 +15,7 @@ from microscheduler import ExecutorStatistics, Priority, Task, WorkerConfig
 
 from ._errors import SchedulerUnavailableError, scheduler_gone
 from ._handle import RemoteTaskHandle, rebuild
+from ._pool import until_dead
 from ._server import SchedulerActor
 
 __all__ = ("SchedulerClient", "connect", "serve")
@@ -23,7 +24,6 @@ T = TypeVar("T")
 
 #: Seconds ``shutdown``/``close`` wait for Ray to finish with the actors they end.
 WIND_DOWN_TIMEOUT = 10.0
-_DEAD_POLL = 0.05
 _actor_classes: dict[str, Any] = {}
 
 
@@ -96,7 +96,7 @@ async def serve(
         raise
     if failure is not None:
         ray.kill(actor, no_restart=True)
-        await _until_dead(actor)  # the name is free again when serve() raises
+        await until_dead(actor, WIND_DOWN_TIMEOUT)  # the name is free again when serve() raises
         raise rebuild(failure)
     return await connect(name, namespace=namespace)
 
@@ -271,7 +271,7 @@ class SchedulerClient:
         ray.kill(self._guardian, no_restart=True)
         if kill_scheduler:
             ray.kill(self._actor, no_restart=True)
-            await _until_dead(self._actor)
+            await until_dead(self._actor, WIND_DOWN_TIMEOUT)
 
     async def __aenter__(self) -> SchedulerClient:
         return self
@@ -283,14 +283,3 @@ class SchedulerClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-async def _until_dead(actor: Any) -> None:
-    """Wait (bounded, shielded) until Ray reports a killed actor dead."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(WIND_DOWN_TIMEOUT):
-        while True:
-            try:
-                await actor.__ray_ready__.remote()
-            except RayActorError:
-                return
-            await asyncio.sleep(_DEAD_POLL)

@@ -120,12 +120,18 @@ class _PooledActor:
         ray.kill(actor, no_restart=True)
         # ray.kill only asks; wait until Ray reports the actor dead, so that when the
         # executor's shutdown returns the actor (and its name) is gone.
-        with anyio.CancelScope(shield=True), anyio.move_on_after(KILL_TIMEOUT) as waiting:
-            while True:
-                try:
-                    await actor.__ray_ready__.remote()
-                except RayActorError:
-                    break
-                await asyncio.sleep(_DEAD_POLL)
-        if waiting.cancelled_caught:
+        if not await until_dead(actor, KILL_TIMEOUT):
             logger.warning("actor_not_dead_after_kill", actor=repr(actor), waited_s=KILL_TIMEOUT)
+
+
+async def until_dead(actor: Any, timeout: float) -> bool:
+    """Wait (shielded, at most ``timeout`` seconds) until Ray reports a killed actor dead;
+    False if it did not within ``timeout``."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout) as waiting:
+        while True:
+            try:
+                await actor.__ray_ready__.remote()
+            except RayActorError:
+                return True
+            await asyncio.sleep(_DEAD_POLL)
+    return not waiting.cancelled_caught
