@@ -98,13 +98,12 @@ class Outcomes:
         self.queue_waits.lanes[execution.priority].append(now - execution._queued_at)
         self.counters.running += 1
         if self.debug:
-            self.log.debug(
+            log_task(
+                self.log,
                 "task_started",
-                task=execution.name,
-                priority=str(execution.priority),
+                execution,
                 worker_id=worker.worker_id,
                 worker_type=str(worker.worker_type),
-                attempt=execution.attempt,
                 wait_ms=round((now - execution._queued_at) * 1000.0, 3),
             )
         if self.events is not None:
@@ -296,13 +295,12 @@ class Outcomes:
 
     def _log_completed(self, worker: Worker, execution: Execution, ctx: InterruptContext) -> None:
         now = time.perf_counter()
-        self.log.debug(
+        log_task(
+            self.log,
             "task_completed",
-            task=execution.name,
-            priority=str(execution.priority),
+            execution,
             worker_id=worker.worker_id,
             worker_type=str(worker.worker_type),
-            attempt=execution.attempt,
             wait_ms=round((ctx._t0 - execution._queued_at) * 1000.0, 3),
             run_ms=round((now - ctx._t0) * 1000.0, 3),
         )

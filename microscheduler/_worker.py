@@ -136,11 +136,7 @@ class Worker:
                                 return
                             await self.idle.wait()
                             continue
-                        if (
-                            execution.done()
-                            if execution._joined is None
-                            else execution._abandoned()
-                        ):
+                        if execution._abandoned():
                             # Its callers' tasks were cancelled (which cancels their
                             # futures at once) but have not run yet to detach: retire it
                             # here, never run.
