@@ -128,7 +128,7 @@ class TestEvents:
             gate = Gate()
             running = executor.submit_nowait(task(gate, BG, name="running", key="k"))
             await gate.started.wait()
-            joiner = executor.submit_nowait(task(const(2), BG, name="other", key="k"))
+            joiner = executor.submit_nowait(task(gate, BG, name="running", key="k"))
             assert joiner.promote(Priority.LAST_EFFORT) is True
             gate.release.set()
             assert await running == await joiner

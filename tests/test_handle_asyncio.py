@@ -62,7 +62,6 @@ class TestFutureMethods:
         with pytest.raises(asyncio.CancelledError):
             cancelled.exception()
 
-
     async def test_an_unfinished_handle_refuses_result_as_asyncio_does(
         self, single: TaskExecutor
     ) -> None:

@@ -67,6 +67,10 @@ class _Tracked:
         self.compute = compute
         self.call = call
 
+    @property
+    def __wrapped__(self) -> Any:  # a join compares the task's own compute
+        return self.compute
+
     async def __call__(self, resource: object, state: object, interrupt: InterruptContext) -> Any:
         self.call.changed.set()
         try:
@@ -85,6 +89,10 @@ class _TrackedSync:
         self.compute = compute
         self.call = call
         self.loop = loop
+
+    @property
+    def __wrapped__(self) -> Any:  # a join compares the task's own compute
+        return self.compute
 
     def __call__(self, resource: object, state: object, interrupt: InterruptContext) -> Any:
         self.loop.call_soon_threadsafe(self.call.changed.set)
