@@ -7,11 +7,11 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 import ray
-import structlog
 from ray.exceptions import RayActorError, TaskCancelledError
 
 from microscheduler import ExecutorShutdownError, Priority, Task, TaskStatus
 from microscheduler._exceptions import HandleNotDoneError
+from microscheduler._logging import logger
 
 from ._errors import SchedulerUnavailableError, scheduler_gone
 from ._server import Outcome
@@ -19,8 +19,6 @@ from ._server import Outcome
 __all__ = ("RemoteTaskHandle", "rebuild")
 
 T_co = TypeVar("T_co", covariant=True)
-
-logger = structlog.get_logger("microscheduler")
 
 
 def rebuild(outcome: Outcome) -> BaseException:

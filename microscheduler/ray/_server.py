@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import ray.cloudpickle
-import structlog
 from ray.exceptions import RayActorError
 
 from microscheduler import (
@@ -36,10 +35,10 @@ from microscheduler import (
     TaskHandle,
     WorkerConfig,
 )
+from microscheduler._logging import logger
 
 __all__ = ("Outcome", "SchedulerActor")
 
-logger = structlog.get_logger("microscheduler")
 
 Outcome = tuple[Any, ...]
 _PLAIN = (type(None), bool, int, float, str, bytes)  # always serialisable
