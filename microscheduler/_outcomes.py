@@ -32,6 +32,7 @@ from ._lanes import Lane
 from ._preemption import Supervisor, log_task
 from ._priority import Priority
 from ._stats import Counters, QueueWaits
+from ._thrash import ThrashWatch
 from ._worker import Worker
 
 __all__ = ("SHUTDOWN_MESSAGE", "Kind", "Outcomes")
@@ -70,6 +71,7 @@ class Outcomes:
         self.keys: dict[str, Execution] = {}  # live executions by key
         self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
         self.needs_start_time = config.min_background_slice > 0
+        self.thrash = ThrashWatch(config.min_background_slice)
         self.events: EventEmitter | None = None
         self.queue_waits = QueueWaits()
         self.log: Any = None
@@ -154,6 +156,8 @@ class Outcomes:
         elif reason == "preempted":
             if ctx._checkpoints == 0:
                 self.counters.wasted_runs += 1
+                assert self.loop is not None
+                self.thrash.wasted(self.loop.time(), self.counters.wasted_runs, self.log)
             if self.work_cut_off:
                 self.reject_shutdown(execution)
                 self.retire(execution, "cancelled", "shutdown")
