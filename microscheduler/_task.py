@@ -89,7 +89,10 @@ def _same_compute(first: object, second: object) -> bool:
     """Whether two computes are the same code: equal objects, partials of the same code
     with equal arguments, methods of it on the same object, or copies of one function
     (a compute sent to another process arrives as a new function object)."""
-    first, second = inspect.unwrap(first), inspect.unwrap(second)  # type: ignore[arg-type]
+    try:
+        first, second = inspect.unwrap(first), inspect.unwrap(second)  # type: ignore[arg-type]
+    except ValueError:  # a __wrapped__ chain that loops: compare the objects themselves
+        pass
     if first is second:
         return True
     if type(first) is not type(second):
