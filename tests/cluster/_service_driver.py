@@ -28,7 +28,9 @@ def snippet(name: str) -> str:
 
 
 async def main(app: Any) -> None:
-    async with LifespanManager(app) as manager:
+    # No startup deadline (its default is 5 s): starting a Ray actor on a loaded machine
+    # can take longer; the test bounds the whole process instead.
+    async with LifespanManager(app, startup_timeout=None, shutdown_timeout=None) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             response = await client.post("/chat")
