@@ -24,7 +24,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 def snippet(name: str) -> str:
     text = DOCS.read_text()
     (code,) = re.findall(r"<!-- snippet: ray-processes -->\n```python\n(.*?)```", text, re.S)
-    return code.replace('"assistant"', repr(name))
+    return str(code).replace('"assistant"', repr(name))
 
 
 async def main(app: Any) -> None:
