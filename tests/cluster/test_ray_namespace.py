@@ -3,6 +3,7 @@ anonymous namespace of its own): the scheduler lives in one fixed namespace."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,17 @@ from microscheduler.ray import SchedulerUnavailableError, connect
 DRIVER = Path(__file__).with_name("_plain_driver.py")
 
 
+def _env() -> dict[str, str]:
+    """This process's environment (read now: ray.init adds the cluster's token to it)
+    without asyncio's debug mode (CI's second pass), which reports Ray's slow blocking
+    calls on asyncio's own logger: not the library's output, which the drivers check."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONASYNCIODEBUG"}
+
+
 def _driver(address: str, name: str, role: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(DRIVER), address, name, role],
+        env=_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -76,6 +85,7 @@ SERVICE = Path(__file__).with_name("_service_driver.py")
 def _service(address: str, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(SERVICE), address, name],
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
