@@ -256,8 +256,12 @@ class Worker:
 
     @staticmethod
     async def _load(execution: Execution, ctx: InterruptContext) -> None:
-        """A keyed execution's first run: load its snapshot from the store, if any."""
-        execution._loaded = True
+        """A keyed execution's first run: load its snapshot from the store, if any.
+
+        The execution counts as loaded only once the load has ended (with a snapshot or an
+        error): a load cut off by a preemption is redone by the rerun, which would otherwise
+        start from nothing and overwrite the stored progress at its first save.
+        """
         store, key = execution._store, execution.key
         assert store is not None
         assert key is not None
@@ -267,6 +271,7 @@ class Worker:
             error = StateRestoreError(f"failed to restore state: snapshot store: {exc}")
             error.__cause__ = exc
             ctx._error = error
+        execution._loaded = True
 
     async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
         """The compute's general path: a sync compute in a thread, or an async one under a
