@@ -201,6 +201,7 @@ class TaskExecutor:
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,
                 self._log_source,
+                owns_store=self._config.snapshot_store is None,
             )
         except BaseException:
             self._state = _State.NEW  # re-startable
@@ -276,7 +277,10 @@ class TaskExecutor:
         ``drain=False`` cuts a drain in progress short.
 
         When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned, every resource has been exited and the snapshot store is closed.
+        has returned and every resource has been exited. The default snapshot store (made
+        by the executor) is closed; a ``snapshot_store`` passed in ``WorkerConfig`` is
+        left open: its owner closes it (``async with SQLiteSnapshotStore(path) as store:``),
+        and other executors may go on using it.
         Cancelling the caller does not stop the shutdown half-way: it goes on in the
         background.
 

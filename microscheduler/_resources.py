@@ -81,9 +81,15 @@ async def open_all(
     workers: Sequence[tuple[int, WorkerType]],
     stack: contextlib.AsyncExitStack,
     log: Any,
+    *,
+    owns_store: bool,
 ) -> list[object]:
     """Open the snapshot store (its ``open()``, if it has one), then every worker's
     resource; register their closing on ``stack``.
+
+    The store is closed at shutdown only when the executor ``owns_store`` (it made the
+    default one itself): a store the user passed in is the user's, and may be shared by
+    several executors, so it is opened (an idempotent call) but never closed here.
 
     If anything fails, what was already opened is closed again (a closing error is
     logged, not raised) and the original error propagates unchanged.
@@ -92,7 +98,8 @@ async def open_all(
         opener = getattr(store, "open", None)
         if opener is not None:
             await opener()
-        stack.push_async_callback(store.close)
+        if owns_store:
+            stack.push_async_callback(store.close)
         return await open_resources(factory, workers, stack)
     except BaseException:
         try:

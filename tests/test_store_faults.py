@@ -4,6 +4,7 @@ answers, one store shared by two executors, keys a store cannot encode."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from _helpers import Counter, const, task
@@ -12,6 +13,7 @@ from microscheduler import (
     InterruptContext,
     MemorySnapshotStore,
     Priority,
+    SQLiteSnapshotStore,
     TaskExecutor,
     WorkerConfig,
 )
@@ -53,3 +55,38 @@ async def test_a_load_cut_off_by_a_preemption_is_redone() -> None:
         assert await handle == 7
     assert seen == [7]
     assert store.loads == 2
+
+
+async def test_a_store_shared_by_two_executors_outlives_either(tmp_path: Path) -> None:
+    """Two executors share one SQLiteSnapshotStore; one shuts down while the other's keyed
+    run is between two saves, and the other's saves go on (the store is its owner's)."""
+    saved_once, go_on = asyncio.Event(), asyncio.Event()
+
+    async def compute(resource: object, state: Counter, ctx: InterruptContext) -> int:
+        for _ in range(3):
+            state.value += 1
+            await ctx.save_state(state)
+            saved_once.set()
+            await go_on.wait()
+        return state.value
+
+    async with SQLiteSnapshotStore(tmp_path / "shared.db") as store:
+        config = WorkerConfig(snapshot_store=store)
+        async with TaskExecutor(config) as first, TaskExecutor(config) as second:
+            handle = await second.submit(task(compute, BG, key="second", initial_state=Counter))
+            await saved_once.wait()
+            assert await first.execute(task(const("first"), BG, key="first")) == "first"
+            await first.shutdown()
+            go_on.set()
+            assert await handle == 3
+        assert "open" in repr(store)
+        assert await store.load("second") is None  # completed: its snapshot was deleted
+        await store.save("after", b"1")  # still the owner's to use
+
+
+async def test_the_default_store_is_closed_with_its_executor() -> None:
+    """The MemorySnapshotStore an executor makes for itself is closed at its shutdown."""
+    executor = TaskExecutor(1)
+    async with executor:
+        pass
+    assert "closed" in repr(executor._store)
