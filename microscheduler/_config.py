@@ -50,6 +50,12 @@ class WorkerConfig:
             that never polls ``is_interrupted()``, or a coroutine that swallows its
             cancellation, cannot be stopped: this makes it visible.
 
+        store_timeout: Seconds any one call to the snapshot store (``load``, ``save``,
+            ``delete``, ``open``, ``close``) may take. A call that outlives it is cancelled
+            and the run fails with ``StateRestoreError`` (a load) or ``StateSaveError`` (a
+            save) naming ``store_timeout``; so a stuck store can hold neither a worker nor
+            ``shutdown()`` for longer than this.
+
     Raises:
         ConfigError: A count, capacity or grace is out of range.
         TypeError: A field has the wrong type.
@@ -72,6 +78,7 @@ class WorkerConfig:
     max_preemptions: int | None = None
     background_quiet_period: float = 0.0
     min_background_slice: float = 0.0
+    store_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -137,6 +144,11 @@ class WorkerConfig:
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
             if math.isnan(value) or value < 0:
                 raise ConfigError(f"{name} cannot be negative, got {value}")
+        bound = self.store_timeout
+        if not isinstance(bound, int | float) or isinstance(bound, bool):
+            raise TypeError(f"store_timeout must be a number of seconds, got {bound!r}")
+        if not bound > 0:
+            raise ConfigError(f"store_timeout must be > 0 seconds, got {bound}")
         limit = self.max_preemptions
         if limit is not None:
             if not isinstance(limit, int) or isinstance(limit, bool):

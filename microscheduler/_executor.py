@@ -24,6 +24,7 @@ from ._priority import Priority
 from ._resources import open_all
 from ._snapshots import MemorySnapshotStore, SnapshotStore
 from ._stats import Counters, ExecutorStatistics
+from ._store_bound import BoundedStore
 from ._task import Task, check_timeout
 from ._worker import Worker, build_workers
 
@@ -106,6 +107,8 @@ class TaskExecutor:
         self._stack = contextlib.AsyncExitStack()
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
         self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
+        # Every store call the executor makes is bounded by store_timeout.
+        self._bounded_store = bounded = BoundedStore(self._store, config.store_timeout)
         self._lanes = lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
             Lane(Priority.LAST_EFFORT, config.last_effort_buffer_size),
@@ -139,7 +142,7 @@ class TaskExecutor:
             outcomes=outcomes,
             supervisor=supervisor,
             counters=counters,
-            store=self._store,
+            store=bounded,
             workers=self._workers,
         )
 
@@ -196,7 +199,7 @@ class TaskExecutor:
         self._state = _State.STARTING
         try:
             resources = await open_all(
-                self._store,
+                self._bounded_store,
                 self._config.resource_factory,
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,

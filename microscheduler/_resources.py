@@ -9,7 +9,7 @@ from typing import Any
 
 from ._config import ResourceFactory
 from ._priority import WorkerInfo, WorkerType
-from ._snapshots import SnapshotStore
+from ._store_bound import BoundedStore
 
 __all__ = ("open_all", "open_resources")
 
@@ -76,7 +76,7 @@ async def open_resources(
 
 
 async def open_all(
-    store: SnapshotStore,
+    store: BoundedStore,
     factory: ResourceFactory | None,
     workers: Sequence[tuple[int, WorkerType]],
     stack: contextlib.AsyncExitStack,
@@ -95,9 +95,7 @@ async def open_all(
     logged, not raised) and the original error propagates unchanged.
     """
     try:
-        opener = getattr(store, "open", None)
-        if opener is not None:
-            await opener()
+        await store.open()
         if owns_store:
             stack.push_async_callback(store.close)
         return await open_resources(factory, workers, stack)
