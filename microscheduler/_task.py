@@ -67,7 +67,8 @@ def check_priority(priority: object, what: str = "priority") -> Priority:
 
 
 def check_key(key: object) -> str | None:
-    """Return ``key`` if it is None or a non-empty str of at most 256 characters."""
+    """Return ``key`` if it is None or a non-empty str of at most 256 characters that
+    UTF-8 can encode (a snapshot store keeps keys as text)."""
     if key is None:
         return None
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
@@ -75,6 +76,16 @@ def check_key(key: object) -> str | None:
             f"Task key must be a non-empty str of at most {MAX_KEY_LENGTH} characters or None, "
             f"got {key!r:.80}"
         )
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (os.fsdecode of an undecodable file name): refused here rather
+        # than at every store call, where it would fail each run of the task.
+        raise ValueError(
+            f"Task key {key!r:.80} cannot be encoded as UTF-8 (it holds a lone surrogate); "
+            f"keys must be encodable as UTF-8: build the key from text, or from "
+            f"os.fsencode(name).hex() for a file name"
+        ) from None
     return key
 
 
@@ -158,7 +169,7 @@ class Task(Generic[T]):
             ``initial_state`` is neither a :class:`TaskState` nor a factory.
         ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`,
             ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
-            characters.
+            characters that UTF-8 can encode (no lone surrogates).
     """
 
     __module__ = "microscheduler"

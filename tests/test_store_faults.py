@@ -195,3 +195,10 @@ class TestStoreTimeout:
                 finally:
                     other.execute("ROLLBACK")
                     other.close()
+
+
+def test_a_key_that_utf8_cannot_encode_is_refused_at_task() -> None:
+    """A key holding a lone surrogate (as os.fsdecode makes of an undecodable file name)
+    is refused by Task() with ValueError naming the key, not at every store call."""
+    with pytest.raises(ValueError, match=r"Task key 'doc-\\udcff' cannot be encoded as UTF-8"):
+        task(const(1), key="doc-\udcff")
