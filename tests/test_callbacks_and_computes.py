@@ -1,0 +1,56 @@
+"""Observers and computes that misbehave: event callbacks raising BaseExceptions or
+defined with ``async def``, computes raising GeneratorExit or executing their own key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from _helpers import const, task
+
+from microscheduler import (
+    InterruptContext,
+    Priority,
+    SchedulerEvent,
+    TaskExecutor,
+    WorkerConfig,
+)
+
+UI, BG = Priority.UI, Priority.BACKGROUND
+
+
+class Escape(BaseException):
+    """A BaseException that is neither KeyboardInterrupt nor SystemExit."""
+
+
+@pytest.mark.parametrize("kind", ["submitted", "started", "completed", "failed"])
+@pytest.mark.parametrize("error", [asyncio.CancelledError, Escape])
+async def test_a_callback_raising_a_base_exception_never_disturbs_scheduling(
+    kind: str, error: type[BaseException]
+) -> None:
+    """An on_event callback raising CancelledError (or another BaseException) at any
+    event is logged like any callback error: the caller gets its outcome, later
+    callbacks still see the event, and the executor goes on."""
+    seen: list[str] = []
+
+    def raising(event: SchedulerEvent) -> None:
+        if event.kind == kind:
+            raise error("from the callback")
+
+    def watching(event: SchedulerEvent) -> None:
+        seen.append(event.kind)
+
+    async def fails(resource: object, state: object, ctx: InterruptContext) -> None:
+        raise ValueError("the task's own")
+
+    async with TaskExecutor(WorkerConfig(on_event=(raising, watching))) as executor:
+        assert await executor.execute(task(const("one"), UI)) == "one"
+        with pytest.raises(ValueError, match="the task's own"):
+            await executor.execute(task(fails, UI))
+        assert await executor.execute(task(const("two"), BG)) == "two"
+        stats = executor.statistics()
+        assert (stats.running, stats.completed, stats.failed) == (0, 2, 1)
+    assert seen.count("submitted") == 3
+    assert seen.count(kind) >= 1
+
