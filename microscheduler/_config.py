@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 
@@ -136,6 +137,15 @@ class WorkerConfig:
                     f"on_event must be a callable taking a SchedulerEvent, a tuple of them or "
                     f"None, got {self.on_event!r}"
                 )
+            if _is_async(callback):
+                # Never awaited, it would observe nothing (only a RuntimeWarning).
+                raise TypeError(
+                    f"on_event callback {callback!r} is an async function: callbacks are "
+                    f"called synchronously on the event loop and never awaited; use a plain "
+                    f"function, and from it schedule async work with "
+                    f"asyncio.get_running_loop().create_task(...) (keeping a reference to "
+                    f"the task)"
+                )
         for name in ("background_quiet_period", "min_background_slice", "max_background_wait"):
             value = getattr(self, name)
             if value is None and name == "max_background_wait":
@@ -195,3 +205,10 @@ class WorkerConfig:
                 problem = "worker counts cannot be negative"
             raise ConfigError(f"{problem}: processor_count must be >= 1, got {processor_count}")
         return cls(ui_workers=1, background_workers=processor_count - 1)
+
+
+def _is_async(callback: object) -> bool:
+    """True for an async function, a partial of one, or an object whose ``__call__`` is."""
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(type(callback), "__call__", None)
+    )

@@ -54,3 +54,18 @@ async def test_a_callback_raising_a_base_exception_never_disturbs_scheduling(
     assert seen.count("submitted") == 3
     assert seen.count(kind) >= 1
 
+
+def test_an_async_callback_is_refused() -> None:
+    """An async def on_event callback (never awaited, it would observe nothing) is refused
+    by WorkerConfig with a TypeError saying callbacks are called synchronously."""
+
+    async def callback(event: SchedulerEvent) -> None:
+        pass
+
+    class AsyncCallable:
+        async def __call__(self, event: SchedulerEvent) -> None:
+            pass
+
+    for bad in (callback, AsyncCallable(), (print, callback)):
+        with pytest.raises(TypeError, match="called synchronously on the event loop"):
+            WorkerConfig(on_event=bad)  # type: ignore[arg-type]
