@@ -69,3 +69,38 @@ def test_an_async_callback_is_refused() -> None:
     for bad in (callback, AsyncCallable(), (print, callback)):
         with pytest.raises(TypeError, match="called synchronously on the event loop"):
             WorkerConfig(on_event=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("processors", [1, 2])
+async def test_a_sync_compute_raising_generator_exit_reaches_its_caller(processors: int) -> None:
+    """GeneratorExit raised by a sync compute in its thread reaches the caller as that
+    very exception, and the worker serves the next task."""
+    error = GeneratorExit("from the thread")
+
+    def compute(resource: object, state: object, ctx: InterruptContext) -> None:
+        raise error
+
+    async with TaskExecutor(processors) as executor:
+        for priority in (UI, BG):
+            with pytest.raises(GeneratorExit) as caught:
+                await executor.execute(task(compute, priority))
+            assert caught.value is error
+            assert await executor.execute(task(const("next"), priority)) == "next"
+        assert executor.statistics().failed == 2
+
+
+async def test_a_generator_exit_an_async_compute_awaited_reaches_its_caller(
+    single: TaskExecutor,
+) -> None:
+    """An async compute awaiting a thread that raises GeneratorExit (asyncio.to_thread)
+    gives its caller a GeneratorExit, and the worker serves the next task."""
+
+    def thread() -> None:
+        raise GeneratorExit("from asyncio.to_thread")
+
+    async def compute(resource: object, state: object, ctx: InterruptContext) -> None:
+        await asyncio.to_thread(thread)
+
+    with pytest.raises(GeneratorExit):
+        await single.execute(task(compute, UI))
+    assert await single.execute(task(const("next"), UI)) == "next"
