@@ -104,3 +104,26 @@ async def test_a_generator_exit_an_async_compute_awaited_reaches_its_caller(
     with pytest.raises(GeneratorExit):
         await single.execute(task(compute, UI))
     assert await single.execute(task(const("next"), UI)) == "next"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        WorkerConfig(),
+        WorkerConfig(ui_workers=1, background_workers=2),
+        WorkerConfig(ui_workers=2, background_workers=1, preempt_background=True),
+    ],
+    ids=["single", "two-background-workers", "preempt-background"],
+)
+async def test_a_compute_executing_its_own_key_is_refused(config: WorkerConfig) -> None:
+    """execute() of its own key from inside a compute raises RuntimeError at once in
+    every mode (it would join itself and wait forever); the executor goes on."""
+    async with TaskExecutor(config) as executor:
+
+        async def compute(resource: object, state: object, ctx: InterruptContext) -> Any:
+            return await executor.execute(task(compute, BG, name="inner", key="self"))
+
+        for priority in (UI, BG):
+            with pytest.raises(RuntimeError, match="its key 'self' is the very execution"):
+                await executor.execute(task(compute, priority, name="outer", key="self"))
+        assert await executor.execute(task(const("next"), BG)) == "next"
