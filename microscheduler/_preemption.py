@@ -12,7 +12,8 @@ Two halves with one owner, the :class:`Supervisor`:
   end of an interrupt grace, the ``task_interrupt_ignored`` warning, promotion of aged
   Background work (``max_background_wait``), the end of a ``min_background_slice`` and of a
   ``background_quiet_period``. Deadlines wait in one heap; the task sleeps until the
-  earliest and runs what is due.
+  earliest and runs what is due. A deadline refers to its execution weakly: an ended
+  execution (and its result) is freed when its handles are dropped, not at its deadlines.
 
 Every interrupt, whatever its reason, goes through :meth:`Supervisor.interrupt`, and every
 rerun through :meth:`Supervisor.reschedule`.
@@ -25,6 +26,7 @@ import heapq
 import itertools
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -217,13 +219,17 @@ class Supervisor:
         if self._slice and ctx is not None:
             young = ctx._started + self._slice - self._now()
             if young > 0:
-                self._schedule(young, self._slice_over, execution, ctx)
+                self._schedule(young, self._slice_over, weakref.ref(execution), ctx._attempt)
                 return
         self.interrupt(execution, "preempted")
 
-    def _slice_over(self, execution: Execution, ctx: InterruptContext) -> None:
+    def _slice_over(self, ref: weakref.ref[Execution], attempt: int) -> None:
+        execution = ref()
+        ctx = _run_of(execution, attempt)
+        if ctx is None or execution is None:
+            return
         background = execution.priority is Priority.BACKGROUND
-        if ctx._active and ctx._reason is None and self.urgent and background:
+        if ctx._reason is None and self.urgent and background:
             self.interrupt(execution, "preempted")
 
     # -- interrupting runs ---------------------------------------------------------------
@@ -253,7 +259,7 @@ class Supervisor:
             if self.debug:
                 log_task(self.log, "task_preempted", execution)
             if self._grace > 0:
-                self._schedule(self._grace, _end_grace, ctx, scope)
+                self._schedule(self._grace, _end_grace, weakref.ref(execution), ctx._attempt)
                 return True
         if cancel_scope:
             scope.cancel()
@@ -324,9 +330,12 @@ class Supervisor:
         """
         wait = self._config.max_background_wait
         if wait is not None and execution.priority is Priority.BACKGROUND:
-            self._schedule(wait, self._age, execution)
+            self._schedule(wait, self._age, weakref.ref(execution))
 
-    def _age(self, execution: Execution) -> None:
+    def _age(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()
+        if execution is None:
+            return  # ended, and every handle dropped
         if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
 
@@ -359,8 +368,20 @@ class Supervisor:
         return True
 
 
-def _end_grace(ctx: InterruptContext, scope: anyio.CancelScope) -> None:
-    if ctx._active:
+def _run_of(execution: Execution | None, attempt: int) -> InterruptContext | None:
+    """The context of ``execution``'s run ``attempt`` while that run is still going."""
+    if execution is None:
+        return None
+    ctx = execution._ctx
+    if ctx is None or ctx._attempt != attempt or not ctx._active:
+        return None
+    return ctx
+
+
+def _end_grace(ref: weakref.ref[Execution], attempt: int) -> None:
+    execution = ref()
+    scope = execution._scope if execution is not None else None
+    if _run_of(execution, attempt) is not None and scope is not None:
         scope.cancel()
 
 
