@@ -209,6 +209,5 @@ class WorkerConfig:
 
 def _is_async(callback: object) -> bool:
     """True for an async function, a partial of one, or an object whose ``__call__`` is."""
-    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-        getattr(type(callback), "__call__", None)
-    )
+    call = type(callback).__call__  # every callable type has one
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)

@@ -30,8 +30,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import anyio
-
 from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._execution import PREEMPTED, RUNNING, Execution

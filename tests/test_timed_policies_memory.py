@@ -31,7 +31,13 @@ async def _preempted_background_runs(
     for _ in range(RUNS):
         started, displaced = asyncio.Event(), asyncio.Event()
 
-        async def compute(resource: object, state: object, ctx: InterruptContext) -> Payload:
+        async def compute(
+            resource: object,
+            state: object,
+            ctx: InterruptContext,
+            started: asyncio.Event = started,
+            displaced: asyncio.Event = displaced,
+        ) -> Payload:
             started.set()
             if ctx.attempt == 1:
                 if wait_for_interrupt:
