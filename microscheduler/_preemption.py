@@ -324,7 +324,9 @@ class Supervisor:
 
         With ``max_background_wait`` set, an execution still not done that long after its
         admission (queued, preempted and waiting for a rerun, or running) is promoted to
-        LastEffort: it is no longer preempted, and it runs before Background work.
+        LastEffort: it is no longer preempted, and it runs before Background work. One still
+        queued a second ``max_background_wait`` later is promoted to UI, at the tail of the
+        UI lane: UI work that never stops cannot hold it back longer than that.
         """
         wait = self._config.max_background_wait
         if wait is not None and execution.priority is Priority.BACKGROUND:
@@ -336,6 +338,18 @@ class Supervisor:
             return  # ended, and every handle dropped
         if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
+            wait = self._config.max_background_wait
+            assert wait is not None
+            self._schedule(wait, self._age_again, ref)
+
+    def _age_again(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()
+        if execution is None:
+            return
+        # Still queued in LastEffort (not running, not promoted further meanwhile).
+        queued = execution._entry is not None and execution._phase < RUNNING
+        if queued and execution.priority is Priority.LAST_EFFORT:
+            self.promote(execution, Priority.UI, "aged")
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
         """Move ``execution`` to ``priority``'s lane if that is more urgent.
