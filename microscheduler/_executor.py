@@ -329,6 +329,11 @@ class TaskExecutor:
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self.join()
             self._drain_scope = None
+            if outcomes.outstanding:
+                # Work the caller meant to finish is being lost: say so where it is seen.
+                self._log.warning(
+                    "drain_cut_off", cut_off=outcomes.outstanding, drain_timeout=timeout
+                )
         outcomes.work_cut_off = True
         for lane in self._lanes:
             for execution in lane.drain():
