@@ -57,7 +57,10 @@ class TaskExecutor:
             stdlib logger ``microscheduler``, silent until ``logging`` shows it).
         drain_timeout: Seconds leaving ``async with`` normally lets queued and running work
             finish before the rest is shut down (like aiojobs' ``close_timeout``); ``None``
-            waits for all of it. Leaving it by an exception does not drain.
+            waits for all of it. Leaving it by an exception does not drain. A drain
+            cancelled (Ctrl-C under ``asyncio.run``) ends as ``shutdown()`` does — runs
+            interrupted with reason ``"shutdown"`` and waited for (at most
+            ``drain_timeout``), resources closed — before the cancellation propagates.
 
     Raises:
         ConfigError: The processor count is less than 1.
@@ -255,7 +258,27 @@ class TaskExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        try:
+            await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        except asyncio.CancelledError:
+            # Cancelled while stopping (Ctrl-C under asyncio.run cancels the main task):
+            # end as shutdown() does before the cancellation goes on, or asyncio.run would
+            # cancel the workers and computes would never learn they were shut down.
+            await self._stop_after_cancel()
+            raise
+
+    async def _stop_after_cancel(self) -> None:
+        """Cut a drain short: interrupt the runs (reason ``"shutdown"``), and wait at most
+        ``drain_timeout`` for them to end and for the resources to be closed."""
+        task = self._shutdown_task
+        if task is None:
+            return
+        self._draining = False
+        if self._drain_scope is not None:
+            self._drain_scope.cancel()
+        await asyncio.wait((task,), timeout=self._drain_timeout)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller gets
 
     async def join(self) -> None:
         """Wait until no work is queued or running (without shutting down).
