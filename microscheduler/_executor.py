@@ -57,10 +57,8 @@ class TaskExecutor:
             stdlib logger ``microscheduler``, silent until ``logging`` shows it).
         drain_timeout: Seconds leaving ``async with`` normally lets queued and running work
             finish before the rest is shut down (like aiojobs' ``close_timeout``); ``None``
-            waits for all of it. Leaving it by an exception does not drain. A drain
-            cancelled (Ctrl-C under ``asyncio.run``) ends as ``shutdown()`` does — runs
-            interrupted with reason ``"shutdown"`` and waited for (at most
-            ``drain_timeout``), resources closed — before the cancellation propagates.
+            waits for all of it. Leaving it by an exception does not drain. A drain cancelled
+            (Ctrl-C) ends as ``shutdown()`` does before the cancellation propagates.
 
     Raises:
         ConfigError: The processor count is less than 1.
@@ -110,7 +108,6 @@ class TaskExecutor:
         self._stack = contextlib.AsyncExitStack()
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
         self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
-        # Every store call the executor makes is bounded by store_timeout.
         self._bounded_store = bounded = BoundedStore(self._store, config.store_timeout)
         self._lanes = lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
@@ -261,24 +258,17 @@ class TaskExecutor:
         try:
             await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
         except asyncio.CancelledError:
-            # Cancelled while stopping (Ctrl-C under asyncio.run cancels the main task):
-            # end as shutdown() does before the cancellation goes on, or asyncio.run would
-            # cancel the workers and computes would never learn they were shut down.
-            await self._stop_after_cancel()
+            # Ctrl-C under asyncio.run: end as shutdown() does (runs interrupted with reason
+            # "shutdown", waited for within drain_timeout) before asyncio.run cancels them.
+            task = self._shutdown_task
+            if task is not None:
+                self._draining = False
+                if self._drain_scope is not None:
+                    self._drain_scope.cancel()
+                await asyncio.wait((task,), timeout=self._drain_timeout)
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the caller gets the cancellation
             raise
-
-    async def _stop_after_cancel(self) -> None:
-        """Cut a drain short: interrupt the runs (reason ``"shutdown"``), and wait at most
-        ``drain_timeout`` for them to end and for the resources to be closed."""
-        task = self._shutdown_task
-        if task is None:
-            return
-        self._draining = False
-        if self._drain_scope is not None:
-            self._drain_scope.cancel()
-        await asyncio.wait((task,), timeout=self._drain_timeout)
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: the cancellation is what the caller gets
 
     async def join(self) -> None:
         """Wait until no work is queued or running (without shutting down).
@@ -303,10 +293,8 @@ class TaskExecutor:
         ``drain=False`` cuts a drain in progress short.
 
         When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned and every resource has been exited. The default snapshot store (made
-        by the executor) is closed; a ``snapshot_store`` passed in ``WorkerConfig`` is
-        left open: its owner closes it (``async with SQLiteSnapshotStore(path) as store:``),
-        and other executors may go on using it.
+        has returned and every resource has been exited; the default snapshot store is
+        closed (a ``snapshot_store`` passed in ``WorkerConfig`` is its owner's: left open).
         Cancelling the caller does not stop the shutdown half-way: it goes on in the
         background.
 
@@ -352,8 +340,7 @@ class TaskExecutor:
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self.join()
             self._drain_scope = None
-            if outcomes.outstanding:
-                # Work the caller meant to finish is being lost: say so where it is seen.
+            if outcomes.outstanding:  # work the caller meant to finish is lost: say so
                 self._log.warning(
                     "drain_cut_off", cut_off=outcomes.outstanding, drain_timeout=timeout
                 )

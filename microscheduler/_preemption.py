@@ -11,9 +11,8 @@ Two halves with one owner, the :class:`Supervisor`:
   ``start()`` and gone when ``shutdown()`` returns). It owns every time-based policy: the
   end of an interrupt grace, the ``task_interrupt_ignored`` warning, promotion of aged
   Background work (``max_background_wait``), the end of a ``min_background_slice`` and of a
-  ``background_quiet_period``. Deadlines wait in one heap; the task sleeps until the
-  earliest and runs what is due. A deadline refers to its execution weakly: an ended
-  execution (and its result) is freed when its handles are dropped, not at its deadlines.
+  ``background_quiet_period``. Deadlines (holding executions weakly) wait in one heap;
+  the task sleeps until the earliest and runs what is due.
 
 Every interrupt, whatever its reason, goes through :meth:`Supervisor.interrupt`, and every
 rerun through :meth:`Supervisor.reschedule`.
@@ -224,11 +223,10 @@ class Supervisor:
     def _slice_over(self, ref: weakref.ref[Execution], attempt: int) -> None:
         execution = ref()
         ctx = _run_of(execution, attempt)
-        if ctx is None or execution is None:
-            return
-        background = execution.priority is Priority.BACKGROUND
-        if ctx._reason is None and self.urgent and background:
-            self.interrupt(execution, "preempted")
+        if ctx is not None and ctx._reason is None and self.urgent:
+            assert execution is not None
+            if execution.priority is Priority.BACKGROUND:
+                self.interrupt(execution, "preempted")
 
     # -- interrupting runs ---------------------------------------------------------------
 
@@ -324,9 +322,8 @@ class Supervisor:
 
         With ``max_background_wait`` set, an execution still not done that long after its
         admission (queued, preempted and waiting for a rerun, or running) is promoted to
-        LastEffort: it is no longer preempted, and it runs before Background work. One still
-        queued a second ``max_background_wait`` later is promoted to UI, at the tail of the
-        UI lane: UI work that never stops cannot hold it back longer than that.
+        LastEffort: it is no longer preempted, and it runs before Background work. Still
+        queued a second ``max_background_wait`` later, it is promoted to the UI lane's tail.
         """
         wait = self._config.max_background_wait
         if wait is not None and execution.priority is Priority.BACKGROUND:
@@ -334,21 +331,19 @@ class Supervisor:
 
     def _age(self, ref: weakref.ref[Execution]) -> None:
         execution = ref()
-        if execution is None:
-            return  # ended, and every handle dropped
-        if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
+        if execution is None or execution.priority is not Priority.BACKGROUND:
+            return
+        if execution._phase <= RUNNING:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
             wait = self._config.max_background_wait
             assert wait is not None
             self._schedule(wait, self._age_again, ref)
 
     def _age_again(self, ref: weakref.ref[Execution]) -> None:
-        execution = ref()
-        if execution is None:
+        execution = ref()  # still queued in LastEffort (not running, not promoted since)?
+        if execution is None or execution._entry is None or execution._phase >= RUNNING:
             return
-        # Still queued in LastEffort (not running, not promoted further meanwhile).
-        queued = execution._entry is not None and execution._phase < RUNNING
-        if queued and execution.priority is Priority.LAST_EFFORT:
+        if execution.priority is Priority.LAST_EFFORT:
             self.promote(execution, Priority.UI, "aged")
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
@@ -382,12 +377,8 @@ class Supervisor:
 
 def _run_of(execution: Execution | None, attempt: int) -> InterruptContext | None:
     """The context of ``execution``'s run ``attempt`` while that run is still going."""
-    if execution is None:
-        return None
-    ctx = execution._ctx
-    if ctx is None or ctx._attempt != attempt or not ctx._active:
-        return None
-    return ctx
+    ctx = execution._ctx if execution is not None else None
+    return ctx if ctx is not None and ctx._attempt == attempt and ctx._active else None
 
 
 def _end_grace(ref: weakref.ref[Execution], attempt: int) -> None:

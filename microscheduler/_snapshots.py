@@ -62,10 +62,8 @@ _UPSERT = (
 class SnapshotStore(Protocol):
     """Where the snapshots of keyed tasks are kept (one per key), all async.
 
-    An executor opens its store at ``start()`` when the store has an ``async open()``
-    method (so ``open()`` must be a no-op on an open store). It closes only the default
-    store it made itself: a store passed in ``WorkerConfig.snapshot_store`` belongs to the
-    caller, who closes it, and may be shared by several executors at once.
+    An executor opens its store at ``start()`` when it has an ``async open()`` (a no-op when
+    open), and never closes a store passed in ``WorkerConfig``: that is its caller's.
     """
 
     async def load(self, key: str) -> bytes | None:
@@ -167,9 +165,8 @@ class SQLiteSnapshotStore:
     tables of your own; the snapshots live in one table, ``microscheduler_snapshots``, one
     row per key. Every ``save`` is committed (and synced to disk) before it returns.
 
-    Own it with ``async with SQLiteSnapshotStore(path) as store:`` and pass it to one
-    executor or several (``WorkerConfig(snapshot_store=store)``): an executor opens it at
-    ``start()`` (a no-op when it is open) and never closes it.
+    Own it with ``async with SQLiteSnapshotStore(path) as store:`` and pass it to any
+    number of executors (``WorkerConfig(snapshot_store=store)``), which never close it.
     Calls before :meth:`open` open the database first; calls after :meth:`close` raise
     ``RuntimeError`` until it is opened again.
 
