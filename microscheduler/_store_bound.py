@@ -33,8 +33,9 @@ class BoundedStore:
         return f"<BoundedStore {self.store!r} timeout={self.timeout}>"
 
     async def _bounded(self, call: str, awaitable: Awaitable[T]) -> T:
+        bound = asyncio.timeout(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout) as bound:
+            async with bound:
                 return await awaitable
         except TimeoutError:
             if not bound.expired():
