@@ -237,6 +237,13 @@ class Admission:
         worker = self.worker_of_task[current]
         running = worker.current
         name = running.name if running is not None else "?"
+        key = task.key
+        if running is not None and key is not None and self._outcomes.keys.get(key) is running:
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside task {name!r} would deadlock: its key "
+                f"{key!r} is the very execution that is running, which would wait for "
+                f"itself; use another key, or no key, for the inner work"
+            )
         if all(other is worker for other in self._workers if lane in other.lanes):
             raise RuntimeError(
                 f"execute({task.name!r}) from inside task {name!r} would deadlock: its "

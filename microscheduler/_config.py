@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 
@@ -50,6 +51,12 @@ class WorkerConfig:
             that never polls ``is_interrupted()``, or a coroutine that swallows its
             cancellation, cannot be stopped: this makes it visible.
 
+        store_timeout: Seconds any one call to the snapshot store (``load``, ``save``,
+            ``delete``, ``open``, ``close``) may take. A call that outlives it is cancelled
+            and the run fails with ``StateRestoreError`` (a load) or ``StateSaveError`` (a
+            save) naming ``store_timeout``; so a stuck store can hold neither a worker nor
+            ``shutdown()`` for longer than this.
+
     Raises:
         ConfigError: A count, capacity or grace is out of range.
         TypeError: A field has the wrong type.
@@ -72,6 +79,7 @@ class WorkerConfig:
     max_preemptions: int | None = None
     background_quiet_period: float = 0.0
     min_background_slice: float = 0.0
+    store_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -129,6 +137,15 @@ class WorkerConfig:
                     f"on_event must be a callable taking a SchedulerEvent, a tuple of them or "
                     f"None, got {self.on_event!r}"
                 )
+            if _is_async(callback):
+                # Never awaited, it would observe nothing (only a RuntimeWarning).
+                raise TypeError(
+                    f"on_event callback {callback!r} is an async function: callbacks are "
+                    f"called synchronously on the event loop and never awaited; use a plain "
+                    f"function, and from it schedule async work with "
+                    f"asyncio.get_running_loop().create_task(...) (keeping a reference to "
+                    f"the task)"
+                )
         for name in ("background_quiet_period", "min_background_slice", "max_background_wait"):
             value = getattr(self, name)
             if value is None and name == "max_background_wait":
@@ -137,6 +154,11 @@ class WorkerConfig:
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
             if math.isnan(value) or value < 0:
                 raise ConfigError(f"{name} cannot be negative, got {value}")
+        bound = self.store_timeout
+        if not isinstance(bound, int | float) or isinstance(bound, bool):
+            raise TypeError(f"store_timeout must be a number of seconds, got {bound!r}")
+        if not bound > 0:
+            raise ConfigError(f"store_timeout must be > 0 seconds, got {bound}")
         limit = self.max_preemptions
         if limit is not None:
             if not isinstance(limit, int) or isinstance(limit, bool):
@@ -183,3 +205,9 @@ class WorkerConfig:
                 problem = "worker counts cannot be negative"
             raise ConfigError(f"{problem}: processor_count must be >= 1, got {processor_count}")
         return cls(ui_workers=1, background_workers=processor_count - 1)
+
+
+def _is_async(callback: object) -> bool:
+    """True for an async function, a partial of one, or an object whose ``__call__`` is."""
+    call = type(callback).__call__  # every callable type has one
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)

@@ -261,7 +261,6 @@ class Outcomes:
         error: BaseException | None = None,
     ) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
-        was_running = execution._phase == RUNNING
         execution._phase = DONE
         if execution._deadline is not None:
             execution._deadline.cancel()
@@ -294,8 +293,9 @@ class Outcomes:
         if self.events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
-            worker_id = execution._worker_id if was_running else None
-            self.events.emit(kind, execution, worker_id, reason, error)
+            # The worker of the last run, even when the execution ended waiting for a
+            # rerun (preempted, then cancelled); None only if it never ran.
+            self.events.emit(kind, execution, execution._worker_id, reason, error)
         if execution.priority is not Priority.BACKGROUND:
             self.supervisor.urgent_retired()
         self.outstanding -= 1

@@ -156,7 +156,8 @@ def check_priority(priority: object, what: str = "priority") -> Priority:
 
 
 def check_key(key: object) -> str | None:
-    """Return ``key`` if it is None or a non-empty str of at most 256 characters."""
+    """Return ``key`` if it is None or a non-empty str of at most 256 characters that
+    UTF-8 can encode (a snapshot store keeps keys as text)."""
     if key is None:
         return None
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
@@ -164,6 +165,16 @@ def check_key(key: object) -> str | None:
             f"Task key must be a non-empty str of at most {MAX_KEY_LENGTH} characters or None, "
             f"got {key!r:.80}"
         )
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (os.fsdecode of an undecodable file name): refused here rather
+        # than at every store call, where it would fail each run of the task.
+        raise ValueError(
+            f"Task key {key!r:.80} cannot be encoded as UTF-8 (it holds a lone surrogate); "
+            f"keys must be encodable as UTF-8: build the key from text, or from "
+            f"os.fsencode(name).hex() for a file name"
+        ) from None
     return key
 
 
@@ -250,7 +261,7 @@ class Task(Generic[T]):
         ValueError: ``name`` is empty, ``saved_state`` is given without an
             ``initial_state`` to restore it into, ``priority`` is not a :class:`Priority`,
             ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
-            characters.
+            characters that UTF-8 can encode (no lone surrogates).
     """
 
     __module__ = "microscheduler"

@@ -67,8 +67,9 @@ async def main(db: str, key: str, steps: int, hold_after: int | None) -> None:
             await asyncio.sleep(0)
         return state.total
 
-    config = WorkerConfig(snapshot_store=SQLiteSnapshotStore(db))
-    async with TaskExecutor.from_config(config) as executor:
+    store = SQLiteSnapshotStore(db)
+    config = WorkerConfig(snapshot_store=store)
+    async with store, TaskExecutor.from_config(config) as executor:
         task = Task(
             name="count",
             key=key,
