@@ -336,6 +336,7 @@ class TaskExecutor:
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
         log_worker_ends(self._log, [w.worker_id for w in workers], results)
+        await outcomes.processes.close()  # no child process outlives the executor
         await self._supervisor.stop()
         error: BaseException | None = None
         try:

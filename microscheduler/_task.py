@@ -6,10 +6,11 @@ import dataclasses
 import functools
 import inspect
 import math
+import pickle
 from collections.abc import Awaitable, Callable
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from ._interrupt import InterruptContext
 from ._priority import Priority
@@ -18,6 +19,7 @@ from ._state import NoOpTaskState, TaskState
 __all__ = (
     "MAX_KEY_LENGTH",
     "Compute",
+    "RunsIn",
     "StateSource",
     "Task",
     "check_priority",
@@ -28,6 +30,10 @@ __all__ = (
 T = TypeVar("T")
 
 MAX_KEY_LENGTH = 256
+
+#: Where a compute runs: on the event loop, in a worker thread, or in a worker process.
+RunsIn = Literal["loop", "thread", "process"]
+_RUNS_IN = ("loop", "thread", "process")
 
 #: A task's ``initial_state``: a state object, or a zero-argument factory called once per
 #: execution so that every execution gets its own state.
@@ -91,6 +97,39 @@ def _check_state(state: object) -> None:
     )
 
 
+def check_runs_in(runs_in: object, compute: object, is_async: bool) -> None:
+    """Refuse a ``runs_in`` the compute cannot honour, naming the fix.
+
+    A process compute is pickled here, once: a module-level ``def`` pickles as its name,
+    so the check is cheap, and a compute that cannot travel to a child process is refused
+    where the mistake is made rather than at its first run.
+    """
+    if runs_in not in _RUNS_IN:
+        raise ValueError(
+            f"Task runs_in must be 'loop', 'thread', 'process' or None, got {runs_in!r}"
+        )
+    if runs_in == "loop":
+        if not is_async:
+            raise TypeError(
+                f"Task runs_in='loop' needs an async def compute, got {compute!r}; "
+                f"a plain def runs in a thread or a process"
+            )
+        return
+    if is_async:
+        raise TypeError(
+            f"Task runs_in={runs_in!r} needs a plain def compute, got the async {compute!r}; "
+            f"an async def runs on the event loop (runs_in='loop' or None)"
+        )
+    if runs_in == "process":
+        try:
+            pickle.dumps(compute)
+        except Exception as exc:
+            raise TypeError(
+                f"Task runs_in='process' needs a compute that pickles (a module-level def, "
+                f"or a functools.partial of one), got {compute!r}: {exc}"
+            ) from exc
+
+
 def new_state(task: Task[Any]) -> TaskState:
     """The state object for one new execution of ``task``.
 
@@ -152,13 +191,19 @@ class Task(Generic[T]):
             key is live in an executor, executing another task with that key joins it
             (same outcome for every caller) instead of running the work twice; its
             snapshots go to the executor's snapshot store, so a new process resumes it.
+        runs_in: Where the compute runs: ``"loop"`` (an ``async def``, on the event
+            loop), ``"thread"`` (a plain ``def``, in a worker thread) or ``"process"``
+            (a plain ``def`` that pickles, in a child process of its worker, which
+            preemption pauses with ``SIGSTOP``). None follows the compute: an ``async
+            def`` on the loop, a plain ``def`` in a thread.
 
     Raises:
         TypeError: ``name`` is not a string, ``compute`` is not callable, or
-            ``initial_state`` is neither a :class:`TaskState` nor a factory.
+            ``initial_state`` is neither a :class:`TaskState` nor a factory, or the
+            compute does not suit ``runs_in`` (a process compute that does not pickle).
         ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`,
-            ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
-            characters.
+            ``timeout`` is negative, ``key`` is not a non-empty str of at most 256
+            characters, or ``runs_in`` is not one of its values.
     """
 
     __module__ = "microscheduler"
@@ -170,6 +215,7 @@ class Task(Generic[T]):
     saved_state: bytes | None = None
     timeout: float | None = None
     key: str | None = None
+    runs_in: RunsIn | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
 
     # Two signatures so type checkers infer T from an async compute's awaited value as
@@ -185,6 +231,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     @overload
@@ -198,6 +245,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -210,6 +258,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = None,
         timeout: float | None = None,
         key: str | None = None,
+        runs_in: RunsIn | None = None,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Task name must be a str, got {name!r}")
@@ -232,6 +281,9 @@ class Task(Generic[T]):
             timeout = check_timeout(timeout, "Task timeout")
         if key is not None:
             check_key(key)
+        is_async = _is_async_callable(compute)
+        if runs_in is not None:
+            check_runs_in(runs_in, compute, is_async)
         _set_name(self, name)
         _set_compute(self, compute)
         _set_priority(self, priority)
@@ -239,7 +291,8 @@ class Task(Generic[T]):
         _set_saved_state(self, saved_state)
         _set_timeout(self, timeout)
         _set_key(self, key)
-        _set_is_async(self, _is_async_callable(compute))
+        _set_runs_in(self, runs_in)
+        _set_is_async(self, is_async)
 
     # Immutable without ``frozen=True``: a frozen slotted dataclass breaks ``Task[int](...)``
     # on Python 3.11 (typing's ``__orig_class__`` assignment hits its ``super()`` call),
@@ -266,5 +319,6 @@ _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _s
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
 _set_key = Task.__dict__["key"].__set__
+_set_runs_in = Task.__dict__["runs_in"].__set__
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Task))
 _set_is_async = Task.__dict__["is_async"].__set__
