@@ -56,3 +56,19 @@ def exists(pid: int) -> bool:
 def children_left() -> list[multiprocessing.Process]:
     """This process's multiprocessing children still alive."""
     return [child for child in multiprocessing.active_children() if child.is_alive()]
+
+
+async def ended(pid: int) -> None:
+    """Return once process ``pid`` has exited (the kernel's pidfd turns readable)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone and reaped already
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
