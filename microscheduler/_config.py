@@ -26,9 +26,7 @@ ResourceFactory = Callable[[int, WorkerType], object]
 ProcessPreemption = Literal["pause", "restart"]
 
 #: ``"pause"`` where the platform can stop a process (it has ``SIGSTOP``), else ``"restart"``.
-DEFAULT_PROCESS_PREEMPTION: ProcessPreemption = (
-    "pause" if hasattr(signal, "SIGSTOP") else "restart"
-)
+DEFAULT_PROCESS_PREEMPTION: ProcessPreemption = "pause" if hasattr(signal, "SIGSTOP") else "restart"
 
 _BUFFER_FIELDS = ("ui_queue_buffer_size", "last_effort_buffer_size", "background_buffer_size")
 
@@ -142,9 +140,7 @@ class WorkerConfig:
     def _check_process_fields(self) -> None:
         mode = self.process_preemption
         if mode not in ("pause", "restart"):
-            raise ConfigError(
-                f"process_preemption must be 'pause' or 'restart', got {mode!r}"
-            )
+            raise ConfigError(f"process_preemption must be 'pause' or 'restart', got {mode!r}")
         if mode == "pause" and not hasattr(signal, "SIGSTOP"):
             raise ConfigError(
                 "process_preemption='pause' needs SIGSTOP, which this platform lacks; "
@@ -162,8 +158,7 @@ class WorkerConfig:
         except Exception as exc:
             # It travels to each child process: refused here rather than at a first run.
             raise TypeError(
-                f"process_initializer must pickle (a module-level def), got "
-                f"{initializer!r}: {exc}"
+                f"process_initializer must pickle (a module-level def), got {initializer!r}: {exc}"
             ) from exc
 
     def _check_v2_fields(self) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing.forkserver
+import os
 import signal
 import sys
 import traceback
@@ -79,7 +81,8 @@ class ProcessInterrupt:
     @property
     def reason(self) -> str | None:
         """None while the run is not interrupted; then why it was."""
-        return REASONS[self._flag.value]
+        code: int = self._flag.value
+        return REASONS[code]
 
     @property
     def attempt(self) -> int:
@@ -130,6 +133,7 @@ def child_main(conn: Connection, flag: Any, initializer: Any) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what ends a run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    _leave_the_forkserver()
     resource: object = None
     if initializer is not None:
         try:
@@ -184,4 +188,26 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+        if os.getppid() == 1:  # the parent died before the request was made
+            os._exit(1)
+
+
+def _leave_the_forkserver() -> None:
+    """Let the forkserver exit when the executor's process dies, even while this child runs.
+
+    Every child of a forkserver inherits the write end of the server's "alive" pipe, and
+    the server exits only when all of them are closed. A child that kept it would keep the
+    server alive after a ``kill -9`` of the executor, and so itself (through
+    :func:`_die_with_parent`) running, or stopped, forever. This child starts no process
+    through that server, so it closes its copy (a later use of the forkserver here starts
+    a server of its own).
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None or getattr(server, "_forkserver_pid", None) is not None:
+        return  # not a forkserver's child, or this process started the server itself
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    server._forkserver_alive_fd = None  # type: ignore[union-attr]
+    server._forkserver_address = None  # type: ignore[union-attr]

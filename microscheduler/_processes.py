@@ -44,7 +44,7 @@ class RemoteTraceback(Exception):
         self.text = text
 
     def __str__(self) -> str:
-        return f"\n\"\"\"\n{self.text}\"\"\""
+        return f'\n"""\n{self.text}"""'
 
 
 class ProcessPool:
@@ -148,8 +148,7 @@ class ProcessPool:
         except (EOFError, OSError):
             await self._discard(child)
             raise WorkerProcessError(
-                f"the worker process (pid {child.pid}) running task {name!r} "
-                f"{child.death()}"
+                f"the worker process (pid {child.pid}) running task {name!r} {child.death()}"
             ) from None
         except Exception as exc:
             self._give_back(child)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _process_computes import (
     Steps,
     exit_hard,
@@ -30,6 +29,7 @@ from _process_computes import (
     whoami,
 )
 from _process_gates import ChildGate, children_left, ended, exists, proc_stat
+
 from microscheduler import (
     Priority,
     SchedulerEvent,
@@ -280,7 +280,11 @@ async def test_a_child_killed_from_outside_gives_worker_process_error(gate: Chil
     signal, and the worker's next run works in a fresh child."""
     async with TaskExecutor(1) as executor:
         handle = await executor.submit(
-            Task(name="victim", compute=functools.partial(wait_for_kill, gate.path), runs_in="process")
+            Task(
+                name="victim",
+                compute=functools.partial(wait_for_kill, gate.path),
+                runs_in="process",
+            )
         )
         pid = await started_pid(gate)
         os.kill(pid, signal.SIGKILL)
