@@ -3,7 +3,7 @@
 :class:`ProcessPool` is the executor's one owner of child processes. A child is always in
 exactly one place, so it serves at most one run and none leaks:
 
-* **idle** in the pool (at most one per worker; a surplus child is ended),
+* **idle** in the pool (at most one per worker, plus one spare; a surplus child is ended),
 * **running**, held by the :meth:`ProcessPool.run` that follows it for a worker,
 * **paused**, in :attr:`ProcessPool.paused` under the preempted execution it belongs to.
   Whichever worker reruns that execution adopts the child and continues it; if the
@@ -53,7 +53,9 @@ class ProcessPool:
     def __init__(self, config: WorkerConfig) -> None:
         self._initializer = config.process_initializer
         self._pause = config.process_preemption == "pause"
-        self._keep_idle = config.total_workers
+        # A child per worker, and one spare: in single-processor mode urgent process work
+        # needs a second child while the preempted one is paused, every time.
+        self._keep_idle = config.total_workers + 1
         self._context: Any = None  # made at the first process compute
         self._idle: list[WorkerProcess] = []
         self._children: set[WorkerProcess] = set()  # every child not yet reaped
