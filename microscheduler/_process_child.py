@@ -132,8 +132,10 @@ def child_main(conn: Connection, flag: Any, initializer: Any) -> None:
     """The child's whole life: build the resource, then serve runs until the pipe closes."""
     # Ctrl-C reaches the whole process group; the parent decides what ends a run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-    _leave_the_forkserver()
+    if _leave_the_forkserver():
+        # Only then: under spawn the parent "thread" PDEATHSIG watches would be the
+        # executor's short-lived starter thread, not the executor.
+        _die_with_parent()
     resource: object = None
     if initializer is not None:
         try:
@@ -179,8 +181,8 @@ def _format(exc: BaseException) -> str:
 def _die_with_parent() -> None:
     """On Linux, have the kernel kill this child if the process that forked it dies.
 
-    The child's parent is the executor's process (spawn) or the forkserver, which exits
-    with it: either way a ``kill -9`` of the executor's process leaves no child running,
+    The child's parent is the forkserver, which exits with the executor's process (see
+    :func:`_leave_the_forkserver`): a ``kill -9`` of the executor leaves no child running,
     or stopped, behind.
     """
     if not sys.platform.startswith("linux"):
@@ -193,7 +195,7 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _leave_the_forkserver() -> None:
+def _leave_the_forkserver() -> bool:
     """Let the forkserver exit when the executor's process dies, even while this child runs.
 
     Every child of a forkserver inherits the write end of the server's "alive" pipe, and
@@ -201,13 +203,14 @@ def _leave_the_forkserver() -> None:
     server alive after a ``kill -9`` of the executor, and so itself (through
     :func:`_die_with_parent`) running, or stopped, forever. This child starts no process
     through that server, so it closes its copy (a later use of the forkserver here starts
-    a server of its own).
+    a server of its own). Returns True in a forkserver's child.
     """
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     fd = getattr(server, "_forkserver_alive_fd", None)
     if fd is None or getattr(server, "_forkserver_pid", None) is not None:
-        return  # not a forkserver's child, or this process started the server itself
+        return False  # not a forkserver's child, or this process started the server itself
     with contextlib.suppress(OSError):
         os.close(fd)
     server._forkserver_alive_fd = None  # type: ignore[union-attr]
     server._forkserver_address = None  # type: ignore[union-attr]
+    return True
