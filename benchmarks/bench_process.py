@@ -27,7 +27,6 @@ import asyncio
 import concurrent.futures
 import functools
 import os
-import random
 import socket
 import struct
 import subprocess
@@ -45,7 +44,8 @@ STEP = 0.001  # seconds of CPU per Background step
 UI_CPU = 0.003  # seconds of CPU of the UI work in the all-cores row
 _CLIENT = """
 import os, random, struct, sys, time
-fd, count, seed, low, high = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+fd, count, seed = (int(arg) for arg in sys.argv[1:4])
+low, high = (float(arg) for arg in sys.argv[4:6])
 rng = random.Random(seed)
 os.read(fd, 1)  # go
 for _ in range(count):
@@ -112,8 +112,7 @@ class Arrivals:
     def __init__(self, count: int, seed: int, low: float, high: float) -> None:
         self._ours, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _CLIENT, str(theirs.fileno()), str(count), str(seed)]
-            + [str(low), str(high)],
+            [sys.executable, "-c", _CLIENT, *map(str, (theirs.fileno(), count, seed, low, high))],
             pass_fds=[theirs.fileno()],
         )
         theirs.close()
@@ -160,7 +159,9 @@ async def _latencies(
 
     ui_task = m.Task(name="ui", compute=ui, priority=m.Priority.UI)
     async with lib.executor(1) as executor:
-        warm = m.Task(name="warm", compute=functools.partial(steps_in_process, 1), runs_in="process")
+        warm = m.Task(
+            name="warm", compute=functools.partial(steps_in_process, 1), runs_in="process"
+        )
         await executor.execute(warm)  # the child exists before the clock starts
         stop = False
 
@@ -204,7 +205,8 @@ def _latency_rows(settings: Settings, loop: str) -> list[Row]:
     for b in range(samples // block):
         for name in names[b % 3 :] + names[: b % 3]:
             got, count = run(
-                loop, functools.partial(_latencies, settings, variants[name], block, settings.seed + b)
+                loop,
+                functools.partial(_latencies, settings, variants[name], block, settings.seed + b),
             )
             found[name] += got
             preempted[name] += count
@@ -286,18 +288,21 @@ async def _all_cores(settings: Settings, mode: str, samples: int, seed: int) -> 
 
 
 def _all_cores_rows(settings: Settings, loop: str) -> list[Row]:
-    samples = 40 if settings.quick else 300
-    found = {
-        mode: run(loop, functools.partial(_all_cores, settings, mode, samples, settings.seed))
-        for mode in ("idle", "pausing", "plain")
-    }
+    samples, blocks = (40, 1) if settings.quick else (60, 5)
+    modes = ["idle", "pausing", "plain"]
+    found: dict[str, list[float]] = {mode: [] for mode in modes}
+    for b in range(blocks):  # interleaved, so that a noisy minute hurts every mode
+        for mode in modes[b % 3 :] + modes[: b % 3]:
+            found[mode] += run(
+                loop, functools.partial(_all_cores, settings, mode, samples, settings.seed + b)
+            )
     rows = []
     for q in (50, 99):
         figures = {mode: percentile(v, q) for mode, v in found.items()}
         rows.append(
             Row(
                 benchmark=f"all cores p{q}",
-                size=f"{os.cpu_count()} bg processes, {UI_CPU * 1e3:g}ms CPU UI x{samples}",
+                size=f"{os.cpu_count()} bg processes, {UI_CPU * 1e3:g}ms UI x{samples * blocks}",
                 loop=loop,
                 unit="s latency",
                 library=figures["pausing"],
@@ -316,7 +321,9 @@ async def _library_throughput(jobs: int, seconds: float) -> float:
     m = lib.ms()
     cores = os.cpu_count() or 1
     config = m.WorkerConfig(ui_workers=1, background_workers=cores)
-    task = m.Task(name="job", compute=functools.partial(cpu_job_compute, seconds), runs_in="process")
+    task = m.Task(
+        name="job", compute=functools.partial(cpu_job_compute, seconds), runs_in="process"
+    )
     async with m.TaskExecutor.from_config(config) as executor:
         await asyncio.gather(*(executor.execute(task) for _ in range(cores)))  # warm
         start = time.perf_counter()
@@ -388,24 +395,25 @@ async def _pause_cost(preemptions: int, steps: int) -> float:
 
 def _pause_cost_row(settings: Settings, loop: str) -> Row:
     preemptions, steps = (20, 100) if settings.quick else (50, 200)
-    rounds = 3 if settings.quick else 7
+    rounds = 3 if settings.quick else 9
     plain: list[float] = []
     paused: list[float] = []
-    for _ in range(rounds):
-        plain.append(run(loop, functools.partial(_pause_cost, 0, steps)))
-        paused.append(run(loop, functools.partial(_pause_cost, preemptions, steps)))
-    per = (median(paused) - median(plain)) / preemptions
+    for r in range(rounds):  # alternating, so that drift hurts both
+        for count in (0, preemptions) if r % 2 == 0 else (preemptions, 0):
+            took = run(loop, functools.partial(_pause_cost, count, steps))
+            (paused if count else plain).append(took)
+    per_round = [(p - q) / preemptions for p, q in zip(paused, plain, strict=True)]
     return Row(
         benchmark="pause+continue",
         size=f"{preemptions} preemptions of a {steps}ms job",
         loop=loop,
         unit="s latency",
-        library=per,
+        library=median(per_round),
         baseline=None,
         baseline_name="-",
         ratio=None,
         target=None,
-        detail={"plain_s": plain, "preempted_s": paused},
+        detail={"plain_s": plain, "preempted_s": paused, "per_preemption_s": per_round},
     )
 
 
@@ -418,4 +426,3 @@ def measure(settings: Settings, loop: str) -> list[Row]:
     rows.append(_throughput_row(settings, loop))
     rows.append(_pause_cost_row(settings, loop))
     return rows
-
