@@ -10,6 +10,7 @@ reaped (by this process under ``spawn``, by the forkserver under ``forkserver``)
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import multiprocessing
@@ -17,6 +18,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import weakref
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -28,6 +30,20 @@ __all__ = ("TERMINATE_GRACE", "WorkerProcess", "process_context")
 TERMINATE_GRACE = 1.0
 
 _WATCH_PIPES = sys.platform != "win32"  # a selector loop can watch a pipe's fd
+_LIVE: weakref.WeakSet[WorkerProcess] = weakref.WeakSet()  # started, not yet reaped
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Kill the children of executors that were never shut down, at interpreter exit.
+
+    multiprocessing joins every child at exit, and an idle child waits for work from this
+    process (a paused one, for its ``SIGCONT``): without this the interpreter would never
+    exit. (Registered after multiprocessing's own exit handler, so it runs first.)
+    """
+    for child in list(_LIVE):
+        with contextlib.suppress(Exception):
+            child.process.kill()
 
 
 def process_context() -> BaseContext:
@@ -47,7 +63,16 @@ class WorkerProcess:
           yet ``SIGCONT``.
     """
 
-    __slots__ = ("_child_conn", "conn", "exitcode", "flag", "paused", "pid", "process")
+    __slots__ = (
+        "__weakref__",
+        "_child_conn",
+        "conn",
+        "exitcode",
+        "flag",
+        "paused",
+        "pid",
+        "process",
+    )
 
     def __init__(self, context: BaseContext, initializer: object) -> None:
         self.conn, self._child_conn = context.Pipe(duplex=True)
@@ -70,6 +95,7 @@ class WorkerProcess:
         """Start the child (blocking: run it in a thread)."""
         self.process.start()
         self.pid = self.process.pid
+        _LIVE.add(self)
         self._child_conn.close()  # the child holds its end: EOF here once it is gone
 
     def alive(self) -> bool:
@@ -191,5 +217,6 @@ class WorkerProcess:
             return  # reaped already
         self.process.join()  # the exit status is known: this returns at once
         self.exitcode = self.process.exitcode
+        _LIVE.discard(self)
         self.conn.close()
         self.process.close()

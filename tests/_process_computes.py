@@ -127,3 +127,15 @@ def state_of(pid: int, resource: Any, state: Any, interrupt: Any) -> Any:
     with open(f"/proc/{pid}/stat") as stat:
         text = stat.read()
     return os.getpid(), text[text.rindex(")") + 2]
+
+
+class TwoPartError(Exception):
+    """Pickles (as its class and args) but cannot be rebuilt from them: unpickling fails."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+
+
+def raise_unrebuildable(resource: Any, state: Any, interrupt: Any) -> Any:
+    """Raise an exception that pickles in the child but does not unpickle in the parent."""
+    raise TwoPartError("broken", "on purpose")

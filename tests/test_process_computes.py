@@ -11,6 +11,8 @@ import functools
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -335,3 +337,37 @@ async def test_pause_mode_is_refused_where_the_platform_cannot_stop_a_process(
     with pytest.raises(ConfigError, match="needs SIGSTOP, which this platform lacks"):
         WorkerConfig(process_preemption="pause")
     assert WorkerConfig(process_preemption="restart").process_preemption == "restart"
+
+
+NEVER_SHUT_DOWN = """
+import asyncio
+from microscheduler import Task, TaskExecutor
+from _process_computes import whoami
+
+async def main():
+    executor = TaskExecutor(1)
+    await executor.start()
+    pid, _ = await executor.execute(Task(name="who", compute=whoami, runs_in="process"))
+    print("child", pid, flush=True)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_a_program_that_never_shuts_down_its_executor_still_exits(tmp_path: Path) -> None:
+    """An executor left running at interpreter exit does not keep the program alive
+    waiting for its idle child (multiprocessing joins children at exit)."""
+    script = tmp_path / "forgetful.py"
+    script.write_text(NEVER_SHUT_DOWN)
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])},
+    )
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[1])
+    assert not exists(pid)

@@ -11,6 +11,7 @@ from _process_computes import (
     LockedState,
     fails_to_load,
     raise_unpicklable,
+    raise_unrebuildable,
     raise_value_error,
     return_unpicklable,
     whoami,
@@ -117,3 +118,14 @@ async def test_a_failing_initializer_gives_worker_process_error() -> None:
         task = Task(name="needs-model", compute=whoami, runs_in="process")
         with pytest.raises(WorkerProcessError, match="process_initializer raised.*no model file"):
             await executor.execute(task)
+
+
+async def test_an_exception_that_does_not_unpickle_is_reported_to_the_caller() -> None:
+    """An exception that pickles in the child but cannot be rebuilt in the executor fails
+    its call with a TypeError saying so; the worker's child serves the next run."""
+    async with TaskExecutor(1) as executor:
+        task = Task(name="odd", compute=raise_unrebuildable, runs_in="process")
+        with pytest.raises(TypeError, match=r"task 'odd': .* cannot be unpickled here"):
+            await executor.execute(task)
+        pid, _ = await executor.execute(Task(name="who", compute=whoami, runs_in="process"))
+    assert pid > 0
