@@ -210,6 +210,9 @@ class ProcessPool:
             if execution not in self.paused:
                 child.pause()
                 self.paused[execution] = child
+                # A paused run keeps all its progress, as a checkpoint would: it is not
+                # one of the statistics' wasted runs.
+                ctx._checkpoints += 1
             return
         if reason == "preempted":
             # Restart: kill at once (the grace was the run's), then keep what it saved.

@@ -141,6 +141,7 @@ async def test_a_paused_loop_stands_still_and_is_continued_with_its_exact_result
     assert gate.lines.empty()  # it started once: the continuation recomputed nothing
     assert handle.attempt == 2
     assert stats.preempted == 1
+    assert stats.wasted_runs == 0  # a pause loses nothing
 
 
 async def test_urgent_process_work_runs_in_another_child_while_the_victim_is_paused(
