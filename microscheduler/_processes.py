@@ -69,10 +69,6 @@ class ProcessPool:
             f"paused={len(self.paused)}>"
         )
 
-    def pids(self) -> list[int]:
-        """The process ids of the children alive now (idle, running or paused)."""
-        return sorted(child.pid for child in self._children if child.pid)
-
     # -- a run -------------------------------------------------------------------------
 
     async def run(self, execution: Execution, ctx: InterruptContext, log: Any) -> Any:
