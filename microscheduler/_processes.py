@@ -53,6 +53,7 @@ class ProcessPool:
     def __init__(self, config: WorkerConfig) -> None:
         self._initializer = config.process_initializer
         self._pause = config.process_preemption == "pause"
+        self._grace = config.interrupt_grace
         # A child per worker, and one spare: in single-processor mode urgent process work
         # needs a second child while the preempted one is paused, every time.
         self._keep_idle = config.total_workers + 1
@@ -106,8 +107,16 @@ class ProcessPool:
     async def _follow(
         self, child: WorkerProcess, execution: Execution, ctx: InterruptContext, log: Any
     ) -> Any:
-        """Relay the child's messages until its run ends or is interrupted."""
-        watch: asyncio.Future[None] | None = asyncio.ensure_future(ctx.wait())
+        """Relay the child's messages until its run ends or is interrupted.
+
+        An interrupt reaches this wait as the cancellation of the run, except for a
+        ``Task.timeout`` (the run is then awaited through an inner task, which only its
+        context's signal reaches) and during an ``interrupt_grace``: only then does the
+        run also watch that signal (a task per run that the common case does without).
+        """
+        watch: asyncio.Future[None] | None = None
+        if self._grace or execution.task.timeout is not None:
+            watch = asyncio.ensure_future(ctx.wait())
         try:
             while True:
                 try:

@@ -139,3 +139,16 @@ class TwoPartError(Exception):
 def raise_unrebuildable(resource: Any, state: Any, interrupt: Any) -> Any:
     """Raise an exception that pickles in the child but does not unpickle in the parent."""
     raise TwoPartError("broken", "on purpose")
+
+
+def save_when_interrupted(gate: str, resource: Any, state: Steps, interrupt: Any) -> Any:
+    """First run: report, spin until ``is_interrupted()``, save what it saw and return.
+    A rerun returns the steps it was restored with."""
+    if interrupt.attempt > 1:
+        return state.done
+    report(gate, f"started {os.getpid()}")
+    while not interrupt.is_interrupted():
+        sum(range(1000))
+    state.done.append(interrupt.reason)
+    interrupt.save_state_nowait(state)
+    return "discarded: a preempted run's result is not kept"

@@ -24,6 +24,7 @@ from _process_computes import (
     Steps,
     exit_hard,
     loaded_model,
+    save_when_interrupted,
     spin_until_released,
     state_of,
     steps_then_spin,
@@ -325,6 +326,47 @@ async def test_restart_mode_kills_the_child_and_reruns_from_the_snapshot(
     assert done == [0, 1, 2]  # steps 0 and 1 were not done again
     assert len(runs) == 1 and runs[0][1] == 2  # the rerun: attempt 2 ...
     assert runs[0][0] != first_pid  # ... in a fresh child
+
+
+async def test_a_pause_does_not_wait_for_the_interrupt_grace(gate: ChildGate) -> None:
+    """With an ``interrupt_grace`` (here far longer than the test may take), a process
+    compute is still paused at once: a pause loses nothing, so there is no grace to give."""
+    seen: list[str] = []
+
+    async def ui(_: object, __: object, ___: object) -> None:
+        wait_until_stopped(victim)
+        seen.append("stopped")
+
+    config = WorkerConfig(interrupt_grace=1000.0)
+    async with TaskExecutor.from_config(config) as executor:
+        handle = await executor.submit(spinner(gate))
+        victim = await started_pid(gate)
+        await executor.execute(Task(name="ui", compute=ui, priority=Priority.UI))
+        gate.open_release()
+        result = await handle
+    assert seen == ["stopped"]
+    assert_consistent(result)
+
+
+async def test_restart_mode_lets_the_child_see_the_preemption_during_the_grace(
+    gate: ChildGate,
+) -> None:
+    """With ``"restart"`` and an ``interrupt_grace``, the child's ``is_interrupted()``
+    turns True with reason ``"preempted"``; what it saves then is restored for the rerun."""
+    config = WorkerConfig(process_preemption="restart", interrupt_grace=1000.0)
+    task = Task(
+        name="polite",
+        compute=functools.partial(save_when_interrupted, gate.path),
+        runs_in="process",
+        initial_state=Steps,
+    )
+    async with TaskExecutor.from_config(config) as executor:
+        handle = await executor.submit(task)
+        await started_pid(gate)
+        await executor.execute(Task(name="ui", compute=whoami, runs_in="process", priority=0))
+        result = await handle
+    assert result == ["preempted"]
+    assert handle.attempt == 2
 
 
 async def test_pause_mode_is_refused_where_the_platform_cannot_stop_a_process(
