@@ -275,10 +275,10 @@ class TaskExecutor:
         seconds, and then the rest goes as with ``drain=False``. A later call with
         ``drain=False`` cuts a drain in progress short.
 
-        When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned, every resource has been exited and the snapshot store is closed.
-        Cancelling the caller does not stop the shutdown half-way: it goes on in the
-        background.
+        When it returns, no worker or supervisor task and no child process is left, every
+        sync compute's thread has returned, every resource has been exited and the
+        snapshot store is closed. Cancelling the caller does not stop the shutdown
+        half-way: it goes on in the background.
 
         Raises:
             RuntimeError: ``drain=True`` from inside a compute of this executor (it would
@@ -332,10 +332,10 @@ class TaskExecutor:
                 outcomes.interrupt(worker.current, "shutdown")
         for group in self._idle:
             group.wake_all()
-        workers = list(self._worker_of_task.values())
+        ids = [worker.worker_id for worker in self._worker_of_task.values()]
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        log_worker_ends(self._log, [w.worker_id for w in workers], results)
+        log_worker_ends(self._log, ids, results)
         await outcomes.processes.close()  # no child process outlives the executor
         await self._supervisor.stop()
         error: BaseException | None = None
