@@ -131,7 +131,7 @@ class WorkerProcess:
             except ValueError:
                 name = f"signal {-code}"
             return f"was killed by signal {name} ({-code})"
-        return f"exited with code {code}"
+        return f"exited with exit code {code}"
 
     async def readable(self, watch: asyncio.Future[Any] | None) -> None:
         """Return once the child sent something or exited, or ``watch`` is done."""

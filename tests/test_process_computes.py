@@ -302,7 +302,7 @@ async def test_a_child_that_exits_by_itself_names_its_exit_code() -> None:
     """``os._exit(3)`` in a compute gives ``WorkerProcessError`` naming exit code 3."""
     async with TaskExecutor(1) as executor:
         task = Task(name="quits", compute=functools.partial(exit_hard, 3), runs_in="process")
-        with pytest.raises(WorkerProcessError, match="exited with code 3"):
+        with pytest.raises(WorkerProcessError, match="exited with exit code 3"):
             await executor.execute(task)
         pid, _ = await executor.execute(Task(name="who", compute=whoami, runs_in="process"))
     assert pid != os.getpid()
