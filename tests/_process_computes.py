@@ -152,3 +152,12 @@ def save_when_interrupted(gate: str, resource: Any, state: Steps, interrupt: Any
     state.done.append(interrupt.reason)
     interrupt.save_state_nowait(state)
     return "discarded: a preempted run's result is not kept"
+
+
+def ignore_sigterm_and_wait(gate: str, resource: Any, state: Any, interrupt: Any) -> Any:
+    """Ignore SIGTERM, report, then block until killed."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    report(gate, f"started {os.getpid()}")
+    threading.Event().wait()

@@ -23,6 +23,7 @@ import pytest
 from _process_computes import (
     Steps,
     exit_hard,
+    ignore_sigterm_and_wait,
     loaded_model,
     save_when_interrupted,
     spin_until_released,
@@ -240,6 +241,20 @@ async def test_cancelling_a_paused_execution_continues_and_ends_its_child(
         release_ui.set()
         await ui_handle
     assert not exists(pid)  # reaped by the time shutdown returned
+
+
+async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(gate: ChildGate) -> None:
+    """Cancelling a run whose compute ignores SIGTERM still ends its child (SIGKILL after
+    the one-second grace) before the execution retires."""
+    compute = functools.partial(ignore_sigterm_and_wait, gate.path)
+    async with TaskExecutor(1) as executor:
+        handle = await executor.submit(Task(name="stubborn", compute=compute, runs_in="process"))
+        pid = await started_pid(gate)
+        handle.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await handle
+        await executor.join()
+        assert not exists(pid)
 
 
 async def test_task_timeout_ends_the_child_of_a_process_compute(gate: ChildGate) -> None:
