@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
-from ._exceptions import ExecutorShutdownError
+from ._exceptions import ExecutorShutdownError, HandleNotDoneError
 from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
 from ._priority import Priority
 from ._task import Task, check_priority
@@ -132,11 +132,14 @@ class TaskHandle(Execution, Generic[T]):
         """Return the result, or raise the execution's exception.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         result: T = _future_result(self)
         return result
 
@@ -144,11 +147,14 @@ class TaskHandle(Execution, Generic[T]):
         """Return the execution's exception, or None if it completed.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         return _future_exception(self)
 
     def cancel(self, msg: Any | None = None) -> bool:
@@ -201,8 +207,9 @@ class TaskHandle(Execution, Generic[T]):
         execution = self._shared
         status = self.status.value
         phase = PHASE_NAMES[execution._phase]
+        key = "" if execution.key is None else f" key={execution.key!r}"
         return (
-            f"<TaskHandle {self.name!r} {execution.priority} {status} phase={phase} "
+            f"<TaskHandle {self.name!r}{key} {execution.priority} {status} phase={phase} "
             f"attempt={execution.attempt}>"
         )
 

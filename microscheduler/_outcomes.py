@@ -33,6 +33,7 @@ from ._preemption import Supervisor, log_task
 from ._priority import Priority
 from ._processes import ProcessPool
 from ._stats import Counters, QueueWaits
+from ._thrash import ThrashWatch
 from ._worker import Worker
 
 __all__ = ("SHUTDOWN_MESSAGE", "Kind", "Outcomes")
@@ -72,6 +73,7 @@ class Outcomes:
         self.keys: dict[str, Execution] = {}  # live executions by key
         self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
         self.needs_start_time = config.min_background_slice > 0
+        self.thrash = ThrashWatch(config.min_background_slice)
         self.events: EventEmitter | None = None
         self.queue_waits = QueueWaits()
         self.log: Any = None
@@ -110,7 +112,8 @@ class Outcomes:
             )
         if self.events is not None:
             kind: Any = "started" if execution.attempt == 1 else "resumed"
-            self.events.emit(kind, execution, worker.worker_id)
+            # In the run's own context: the run-context hook documented in _events.
+            execution._context.run(self.events.emit, kind, execution, worker.worker_id)
 
     def run_finished(self, worker: Worker, execution: Execution) -> None:
         """Apply the scheduling rules to a run that has fully ended."""
@@ -151,10 +154,12 @@ class Outcomes:
                 self.fail(execution, error)
                 if self.debug:
                     log_task(self.log, "task_failed", execution, error=repr(error))
-                self.retire(execution, "failed")
+                self.retire(execution, "failed", error=error)
         elif reason == "preempted":
             if ctx._checkpoints == 0:
                 self.counters.wasted_runs += 1
+                assert self.loop is not None
+                self.thrash.wasted(self.loop.time(), self.counters.wasted_runs, self.log)
             if self.work_cut_off:
                 self.reject_shutdown(execution)
                 self.retire(execution, "cancelled", "shutdown")
@@ -162,13 +167,11 @@ class Outcomes:
                 self.supervisor.reschedule(execution)
         elif reason == "timeout":
             timeout = execution.task.timeout
-            self.fail(
-                execution,
-                TimeoutError(
-                    f"task {execution.name!r} did not finish within {timeout}s (Task.timeout)"
-                ),
+            expired = TimeoutError(
+                f"task {execution.name!r} did not finish within {timeout}s (Task.timeout)"
             )
-            self.retire(execution, "timed_out")
+            self.fail(execution, expired)
+            self.retire(execution, "timed_out", error=expired)
         elif reason == "shutdown":
             self.reject_shutdown(execution)
             self.retire(execution, "cancelled", "shutdown")
@@ -252,7 +255,13 @@ class Outcomes:
         self._lanes[execution.priority].withdraw(execution)
         self.retire(execution, kind)
 
-    def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
+    def retire(
+        self,
+        execution: Execution,
+        kind: Kind,
+        reason: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
         was_running = execution._phase == RUNNING
         execution._phase = DONE
@@ -290,7 +299,7 @@ class Outcomes:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
             worker_id = execution._worker_id if was_running else None
-            self.events.emit(kind, execution, worker_id, reason)
+            self.events.emit(kind, execution, worker_id, reason, error)
         if execution.priority is not Priority.BACKGROUND:
             self.supervisor.urgent_retired()
         self.outstanding -= 1
