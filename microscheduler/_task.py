@@ -6,20 +6,19 @@ import dataclasses
 import functools
 import inspect
 import math
-import pickle
 from collections.abc import Awaitable, Callable
 from inspect import CO_COROUTINE, CO_VARARGS
 from types import FunctionType, MethodType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from ._interrupt import InterruptContext
 from ._priority import Priority
+from ._runs_in import RunsIn, check_runs_in
 from ._state import NoOpTaskState, TaskState
 
 __all__ = (
     "MAX_KEY_LENGTH",
     "Compute",
-    "RunsIn",
     "StateSource",
     "Task",
     "check_priority",
@@ -31,10 +30,6 @@ __all__ = (
 T = TypeVar("T")
 
 MAX_KEY_LENGTH = 256
-
-#: Where a compute runs: on the event loop, in a worker thread, or in a worker process.
-RunsIn = Literal["loop", "thread", "process"]
-_RUNS_IN = ("loop", "thread", "process")
 
 #: A task's ``initial_state``: a state object, or a zero-argument factory called once per
 #: execution so that every execution gets its own state.
@@ -184,39 +179,6 @@ def _check_state(state: object) -> None:
         f"Task initial_state must satisfy TaskState (save() -> bytes and restore(data: "
         f"bytes)) or be a zero-argument factory of one, got {state!r}"
     )
-
-
-def check_runs_in(runs_in: object, compute: object, is_async: bool) -> None:
-    """Refuse a ``runs_in`` the compute cannot honour, naming the fix.
-
-    A process compute is pickled here, once: a module-level ``def`` pickles as its name,
-    so the check is cheap, and a compute that cannot travel to a child process is refused
-    where the mistake is made rather than at its first run.
-    """
-    if runs_in not in _RUNS_IN:
-        raise ValueError(
-            f"Task runs_in must be 'loop', 'thread', 'process' or None, got {runs_in!r}"
-        )
-    if runs_in == "loop":
-        if not is_async:
-            raise TypeError(
-                f"Task runs_in='loop' needs an async def compute, got {compute!r}; "
-                f"a plain def runs in a thread or a process"
-            )
-        return
-    if is_async:
-        raise TypeError(
-            f"Task runs_in={runs_in!r} needs a plain def compute, got the async {compute!r}; "
-            f"an async def runs on the event loop (runs_in='loop' or None)"
-        )
-    if runs_in == "process":
-        try:
-            pickle.dumps(compute)
-        except Exception as exc:
-            raise TypeError(
-                f"Task runs_in='process' needs a compute that pickles (a module-level def, "
-                f"or a functools.partial of one), got {compute!r}: {exc}"
-            ) from exc
 
 
 def new_state(task: Task[Any]) -> TaskState:
