@@ -289,11 +289,11 @@ class TaskExecutor:
         seconds, and then the rest goes as with ``drain=False``. A later call with
         ``drain=False`` cuts a drain in progress short.
 
-        When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned and every resource has been exited; the default snapshot store is
-        closed (a ``snapshot_store`` passed in ``WorkerConfig`` is its owner's: left open).
-        Cancelling the caller does not stop the shutdown half-way: it goes on in the
-        background.
+        When it returns, no worker or supervisor task and no child process is left, every
+        sync compute's thread has returned and every resource has been exited; the default
+        snapshot store is closed (a ``snapshot_store`` passed in ``WorkerConfig`` is its
+        owner's: left open). Cancelling the caller does not stop the shutdown half-way: it
+        goes on in the background.
 
         Raises:
             RuntimeError: A call from another event loop, or ``drain=True`` from inside a
@@ -353,10 +353,11 @@ class TaskExecutor:
                 outcomes.interrupt(worker.current, "shutdown")
         for group in self._idle:
             group.wake_all()
-        workers = list(self._worker_of_task.values())
+        ids = [worker.worker_id for worker in self._worker_of_task.values()]
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        log_worker_ends(self._log, [w.worker_id for w in workers], results)
+        log_worker_ends(self._log, ids, results)
+        await outcomes.processes.close()  # no child process outlives the executor
         await self._supervisor.stop()
         error: BaseException | None = None
         try:

@@ -31,6 +31,7 @@ from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._preemption import Supervisor, log_task
 from ._priority import Priority
+from ._processes import ProcessPool
 from ._stats import Counters, QueueWaits
 from ._thrash import ThrashWatch
 from ._worker import Worker
@@ -65,6 +66,7 @@ class Outcomes:
         self.supervisor = supervisor
         self.counters = counters
         self.limiter = anyio.CapacityLimiter(config.total_workers)
+        self.processes = ProcessPool(config)  # the children of process computes
         self.work_cut_off = False  # set by shutdown: nothing is queued or rerun any more
         self.outstanding = 0  # admitted executions not yet retired
         self.drained: asyncio.Future[None] | None = None
@@ -271,6 +273,8 @@ class Outcomes:
                     handle._deadline.cancel()
                     handle._deadline = None
         execution._release()  # settled handles need nothing more from the execution
+        if self.processes.paused:
+            self.processes.release(execution)  # a paused child it still holds is ended
         execution._ctx = None  # the run's context points back at the execution: no cycle
         c = self.counters
         if kind == "completed":

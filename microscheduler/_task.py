@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from ._interrupt import InterruptContext
 from ._priority import Priority
+from ._runs_in import RunsIn, check_runs_in
 from ._state import NoOpTaskState, TaskState
 
 __all__ = (
@@ -253,15 +254,22 @@ class Task(Generic[T]):
             key is live in an executor, executing another task with that key joins it
             (same outcome for every caller) instead of running the work twice; its
             snapshots go to the executor's snapshot store, so a new process resumes it.
+        runs_in: Where the compute runs: ``"loop"`` (an ``async def``, on the event
+            loop), ``"thread"`` (a plain ``def``, in a worker thread) or ``"process"``
+            (a plain ``def`` that pickles, in a child process of its worker, which
+            preemption pauses with ``SIGSTOP``). None follows the compute: an ``async
+            def`` on the loop, a plain ``def`` in a thread.
 
     Raises:
         TypeError: ``name`` is not a string, ``compute`` is not callable or cannot be
-            called with three positional arguments, or ``initial_state`` is neither a
-            :class:`TaskState` nor a factory.
+            called with three positional arguments, ``initial_state`` is neither a
+            :class:`TaskState` nor a factory, or the compute does not suit ``runs_in`` (a
+            process compute that does not pickle).
         ValueError: ``name`` is empty, ``saved_state`` is given without an
             ``initial_state`` to restore it into, ``priority`` is not a :class:`Priority`,
-            ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
-            characters that UTF-8 can encode (no lone surrogates).
+            ``timeout`` is negative, ``key`` is not a non-empty str of at most 256
+            characters that UTF-8 can encode (no lone surrogates), or ``runs_in`` is not
+            one of its values.
     """
 
     __module__ = "microscheduler"
@@ -273,6 +281,7 @@ class Task(Generic[T]):
     saved_state: bytes | None = None
     timeout: float | None = None
     key: str | None = None
+    runs_in: RunsIn | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
 
     # Two signatures so type checkers infer T from an async compute's awaited value as
@@ -288,6 +297,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     @overload
@@ -301,6 +311,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -313,6 +324,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = None,
         timeout: float | None = None,
         key: str | None = None,
+        runs_in: RunsIn | None = None,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Task name must be a str, got {name!r}")
@@ -352,6 +364,9 @@ class Task(Generic[T]):
             timeout = check_timeout(timeout, "Task timeout")
         if key is not None:
             check_key(key)
+        is_async = _is_async_callable(compute)
+        if runs_in is not None:
+            check_runs_in(runs_in, compute, is_async)
         _set_name(self, name)
         _set_compute(self, compute)
         _set_priority(self, priority)
@@ -359,7 +374,8 @@ class Task(Generic[T]):
         _set_saved_state(self, saved_state)
         _set_timeout(self, timeout)
         _set_key(self, key)
-        _set_is_async(self, _is_async_callable(compute))
+        _set_runs_in(self, runs_in)
+        _set_is_async(self, is_async)
 
     # Immutable without ``frozen=True``: a frozen slotted dataclass breaks ``Task[int](...)``
     # on Python 3.11 (typing's ``__orig_class__`` assignment hits its ``super()`` call),
@@ -386,5 +402,6 @@ _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _s
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
 _set_key = Task.__dict__["key"].__set__
+_set_runs_in = Task.__dict__["runs_in"].__set__
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Task))
 _set_is_async = Task.__dict__["is_async"].__set__

@@ -19,6 +19,7 @@ from ._idle import IdleWorkers
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
+from ._processes import ProcessPool
 from ._state import NoOpTaskState
 
 __all__ = ("Worker", "WorkerHost", "build_workers")
@@ -29,6 +30,7 @@ class WorkerHost(Protocol):
 
     limiter: anyio.CapacityLimiter
     log: Any
+    processes: ProcessPool
 
     @property
     def work_cut_off(self) -> bool:
@@ -286,6 +288,8 @@ class Worker:
         """The compute's general path: a sync compute in a thread, or an async one under a
         timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
+        if task.runs_in == "process":  # the one hook of process computes
+            return await self._host.processes.run(execution, ctx, self._host.log)
         if task.is_async:
             awaitable = execution._context.run(
                 task.compute, self.resource, execution._task_state, ctx
