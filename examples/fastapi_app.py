@@ -107,7 +107,9 @@ def model_from_environment() -> Any | None:
     # Half the cores: llama.cpp's threads spin while they wait for each other, and a thread
     # per core makes every token several times slower once anything else runs.
     threads = max(1, (os.cpu_count() or 2) // 2)
-    return Llama(model_path=path, n_ctx=4096, n_threads=threads, verbose=False)
+    return Llama(
+        model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
 
 
 class IndexProgress:

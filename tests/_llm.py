@@ -55,7 +55,10 @@ def open_llama(path: Path, **options: object) -> object:
     """The tiny model opened as the tests use it: one thread, batches of one token."""
     from llama_cpp import Llama
 
-    settings: dict[str, object] = {"n_ctx": 2048, "n_batch": 1, "n_threads": 1, "verbose": False}
+    settings: dict[str, object] = {"n_ctx": 2048, "n_batch": 1, "verbose": False}
+    # One thread: llama.cpp's threads spin while they wait, which on a shared machine makes
+    # every token (and every prompt batch: n_threads_batch) many times slower.
+    settings |= {"n_threads": 1, "n_threads_batch": 1}
     return Llama(model_path=str(path), **{**settings, **options})
 
 
@@ -67,7 +70,8 @@ class LlamaServer:
         command = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
         # One slot: a generation the server did not stop would hold it, and the next
         # request would queue behind it. --metrics: the tests read tokens_predicted_total.
-        command += ["--parallel", "1", "--ctx-size", "4096", "--threads", "1", "--metrics"]
+        command += ["--parallel", "1", "--ctx-size", "4096", "--metrics"]
+        command += ["--threads", "1", "--threads-batch", "1"]
         command += ["--alias", "tiny", "--no-webui"]
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

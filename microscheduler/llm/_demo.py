@@ -58,7 +58,13 @@ class ModelDemo:
         # Half the cores: llama.cpp's threads spin while they wait, and on a busy machine a
         # thread per core makes every token many times slower.
         threads = max(1, (os.cpu_count() or 2) // 2)
-        self.llama: Any = Llama(model_path=args.model, n_ctx=2048, n_threads=threads, verbose=False)
+        self.llama: Any = Llama(
+            model_path=args.model,
+            n_ctx=2048,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
         self.counts = {"generated": 0, "twice": 0}
         self.chat_ms: list[float] = []
         self.finished = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from microscheduler import InterruptContext
@@ -16,6 +17,8 @@ __all__ = ("complete",)
 
 class _TokenStream(Protocol):
     finished: bool
+
+    async def prepare(self, interrupted: Callable[[], bool]) -> bool: ...
 
     async def next(self) -> tuple[str | bytes, int | None] | None: ...
 
@@ -101,6 +104,8 @@ async def complete(
     stream = _open(model, state, budget, sampling)
     unsaved = 0
     try:
+        if not await stream.prepare(interrupt.is_interrupted):
+            return state.text
         while state.tokens < max_tokens:
             if interrupt.is_interrupted():
                 if unsaved:

@@ -12,7 +12,10 @@ import anyio.to_thread
 
 from ._completion import Completion
 
-__all__ = ("LlamaStream", "chat_prompt", "is_llama")
+__all__ = ("PREFILL_CHUNK", "LlamaStream", "chat_prompt", "is_llama")
+
+#: Tokens of a rerun's context evaluated per step: how long urgent work may wait for one.
+PREFILL_CHUNK = 32
 
 # complete()'s sampling keywords and the names llama-cpp-python's generate() gives them.
 _SAMPLING = {
@@ -98,7 +101,7 @@ class LlamaStream:
     model is never used by two threads at once.
     """
 
-    __slots__ = ("_generator", "_is_end", "_model", "finished")
+    __slots__ = ("_generator", "_is_end", "_model", "_tokens", "finished")
 
     def __init__(self, model: Any, state: Completion, budget: int, sampling: Mapping[str, Any]):
         options, seed = sampling_for_llama(sampling)
@@ -122,6 +125,7 @@ class LlamaStream:
                 )
             _busy.add(model)
         self._model = model
+        self._tokens = tokens
         import llama_cpp
 
         vocab = model._model.vocab  # what llama-cpp-python's own create_completion() asks
@@ -131,6 +135,36 @@ class LlamaStream:
         self._generator: Generator[int, Any, None] = model.generate(tokens, **options)
         #: True once the model wrote an end-of-text token.
         self.finished = False
+
+    async def prepare(self, interrupted: Callable[[], bool]) -> bool:
+        """Evaluate what the model's cache lacks of prompt + text so far, a chunk of
+        ``PREFILL_CHUNK`` tokens a step, stopping early (False) once ``interrupted()``.
+
+        A rerun's context is long (its prompt and every token it had) and the urgent work
+        that preempted it has usually replaced the cache: evaluated in one piece, it would
+        hold the model, and the next urgent request, for as long as that takes.
+        """
+        tokens, model = self._tokens, self._model
+        cached = 0
+        for have, want in zip(model.input_ids[: model.n_tokens], tokens, strict=False):
+            if have != want:
+                break
+            cached += 1
+        while cached < len(tokens) - 1:
+            if interrupted():
+                return False
+            upto = min(len(tokens) - 1, cached + PREFILL_CHUNK)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._prefill, tokens[:upto])
+            cached = upto
+        return True
+
+    def _prefill(self, prefix: list[int]) -> None:
+        # generate() evaluates the part of ``prefix`` its cache lacks before it samples;
+        # the sample is thrown away (the real generation re-initialises its sampler).
+        evaluate = self._model.generate(prefix, temp=0.0)
+        next(evaluate)
+        evaluate.close()
 
     def _step(self) -> tuple[int, bytes] | None:
         token = next(self._generator, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,10 @@ class ServerStream:
         self._client = model.client
         #: True once the server said the model ended the text (not the token budget).
         self.finished = False
+
+    async def prepare(self, interrupted: Callable[[], bool]) -> bool:
+        """Nothing to prepare: the server evaluates the prompt as part of the request."""
+        return True
 
     async def next(self) -> tuple[str, None] | None:
         """The next streamed piece of text (one token), or None once the stream has ended."""
