@@ -286,3 +286,16 @@ async def test_the_fastapi_example_serves_chat_and_summaries_from_one_real_model
         summary = await app.state.jobs.handles[job]
     assert summary["summary"] == expected
     assert summary["tokens"] == 400
+
+
+async def test_the_docs_llm_snippet_preempts_a_summary_with_a_chat_turn(llama: Any) -> None:
+    """The llm snippet of docs/integrations.md (and the README) runs on a real model: the
+    chat turn and the summary both have their 200 tokens, and the summary is the
+    uninterrupted text."""
+    from _integration import doc_snippet
+
+    namespace: dict[str, Any] = {}
+    exec(compile(doc_snippet("llm"), "docs/integrations.md:llm", "exec"), namespace)
+    chat, summary = await namespace["serve"](llama)
+    assert len(chat) == 200
+    assert summary == await uninterrupted(llama, "Summarise the notes:\n", 200)

@@ -155,16 +155,15 @@ class LlamaStream:
                 return False
             upto = min(len(tokens) - 1, cached + PREFILL_CHUNK)
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._prefill, tokens[:upto])
+                await anyio.to_thread.run_sync(self._evaluate, cached, tokens[cached:upto])
             cached = upto
         return True
 
-    def _prefill(self, prefix: list[int]) -> None:
-        # generate() evaluates the part of ``prefix`` its cache lacks before it samples;
-        # the sample is thrown away (the real generation re-initialises its sampler).
-        evaluate = self._model.generate(prefix, temp=0.0)
-        next(evaluate)
-        evaluate.close()
+    def _evaluate(self, at: int, chunk: list[int]) -> None:
+        # What generate() does with the part of a prompt its cache lacks: drop the cache
+        # from ``at`` on (eval() does, from n_tokens) and evaluate ``chunk`` there.
+        self._model.n_tokens = at
+        self._model.eval(chunk)
 
     def _step(self) -> tuple[int, bytes] | None:
         token = next(self._generator, None)

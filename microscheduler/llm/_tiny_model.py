@@ -47,6 +47,7 @@ def write_tiny_model(
     block_count: int = 2,
     context_length: int = 4096,
     seed: int = 0,
+    half_precision: bool = False,
 ) -> Path:
     """Write a random-weight llama-architecture model to ``path`` (GGUF, float32).
 
@@ -60,6 +61,9 @@ def write_tiny_model(
         block_count: The number of transformer blocks.
         context_length: The longest context the model accepts, in tokens.
         seed: The weights' random seed: the same seed writes the same model.
+        half_precision: Store the weight matrices as float16, as most downloaded models
+            store theirs (or coarser): llama.cpp then multiplies a batch of tokens with
+            other kernels than a single token (see the docs on greedy exactness).
 
     Returns:
         ``path``, as a :class:`~pathlib.Path`.
@@ -89,8 +93,10 @@ def write_tiny_model(
     pieces = [*_byte_pieces(), "<|endoftext|>"]
     eos = len(pieces) - 1
 
+    dtype = np.float16 if half_precision else np.float32
+
     def matrix(rows: int, cols: int) -> np.ndarray:
-        return rng.normal(0.0, cols**-0.5, size=(rows, cols)).astype(np.float32)
+        return rng.normal(0.0, cols**-0.5, size=(rows, cols)).astype(dtype)
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("microscheduler tiny random model")
@@ -102,7 +108,9 @@ def write_tiny_model(
     writer.add_head_count_kv(heads)
     writer.add_rope_dimension_count(16)
     writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(
+        gguf.LlamaFileType.MOSTLY_F16 if half_precision else gguf.LlamaFileType.ALL_F32
+    )
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("default")
     writer.add_token_list(pieces)
@@ -116,7 +124,7 @@ def write_tiny_model(
     writer.add_chat_template(CHAT_TEMPLATE)
 
     vocab = len(pieces)
-    output = rng.normal(0.0, 1.0, size=(vocab, width)).astype(np.float32)
+    output = rng.normal(0.0, 1.0, size=(vocab, width)).astype(dtype)
     output[[b for b in range(256) if b not in _PRINTABLE]] = 0.0
     output[eos] = 0.0
     writer.add_tensor("token_embd.weight", rng.normal(0.0, 1.0, (vocab, width)).astype(np.float32))
