@@ -141,16 +141,16 @@ async def test_a_preemption_lands_before_the_generation_produces_another_token(l
 
 
 async def test_interrupted_run_checkpoints_the_tokens_since_the_last_checkpoint(llama: Any) -> None:
-    """A preempted run saves its text so far although no checkpoint was due, so the rerun
-    starts exactly where the preemption stopped it."""
-    state = GatedCompletion(PROMPT, 5)
+    """A preempted run saves its text so far although no checkpoint was due (the last was
+    at token 4), so the rerun starts exactly where the preemption stopped it."""
+    state = GatedCompletion(PROMPT, 6)
     resumed_at: list[int] = []
 
     async def compute(_resource: object, st: Completion, interrupt: InterruptContext) -> str:
         if interrupt.attempt > 1:
             resumed_at.append(st.tokens)
         return await complete(
-            interrupt, llama, st, max_tokens=40, temperature=0, checkpoint_every=1000
+            interrupt, llama, st, max_tokens=40, temperature=0, checkpoint_every=4
         )
 
     async def urgent(_resource: object, _state: object, _interrupt: InterruptContext) -> int:
@@ -160,7 +160,7 @@ async def test_interrupted_run_checkpoints_the_tokens_since_the_last_checkpoint(
         background = await executor.submit(
             Task(name="summary", compute=compute, initial_state=state)
         )
-        await state.reached[5].wait()
+        await state.reached[6].wait()
         stopped_at = await executor.execute(Task(name="ui", compute=urgent, priority=Priority.UI))
         text = await background
     assert resumed_at == [stopped_at]
@@ -299,3 +299,33 @@ async def test_the_docs_llm_snippet_preempts_a_summary_with_a_chat_turn(llama: A
     chat, summary = await namespace["serve"](llama)
     assert len(chat) == 200
     assert summary == await uninterrupted(llama, "Summarise the notes:\n", 200)
+
+
+def test_the_demo_runs_on_a_real_model_and_regenerates_no_token(model_path: Path) -> None:
+    """``demo --model`` generates summaries and chat turns with the model; every preempted
+    summary resumes at the token it was preempted after, and no token is generated twice."""
+    import io
+    import re
+
+    from microscheduler._demo import main
+
+    out = io.StringIO()
+    assert main(["demo", "--model", str(model_path), "--duration", "1.5"], out=out) == 0
+    text = out.getvalue()
+    assert "chat turn #1 answered" in text
+    assert "generated twice    0 tokens" in text
+    stopped = re.findall(r"summary (\d+) preempted after (\d+) tokens", text)
+    resumed = re.findall(r"summary (\d+) resumes at token (\d+)", text)
+    assert resumed == stopped[: len(resumed)]
+
+
+def test_the_demo_refuses_a_model_path_that_is_not_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``demo --model`` with a missing file exits with a usage error naming the path."""
+    from microscheduler._demo import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--model", str(tmp_path / "missing.gguf")])
+    assert exit_info.value.code == 2
+    assert "--model: no such file" in capsys.readouterr().err
