@@ -95,8 +95,9 @@ async def test_an_interrupted_stream_is_closed_and_the_server_is_free_for_the_ch
     assert len(text) == BUDGET
     print(f"llama-server generated {predicted - BUDGET - 8:.0f} tokens after the disconnect")
     # A server that kept generating after the disconnect would have made the first
-    # request's whole budget on top (about 1,000 more tokens).
-    assert predicted - BUDGET - 8 < 100, f"the server generated {predicted} tokens"
+    # request's whole budget on top (about 1,000 more tokens); llama-server notices the
+    # closed connection when it next writes to it, a few tokens later (up to 25 seen here).
+    assert predicted - BUDGET - 8 < 300, f"the server generated {predicted} tokens"
 
 
 async def test_a_server_generation_checkpoints_and_resumes_from_prompt_and_text(
