@@ -42,6 +42,7 @@ PHASES: tuple[tuple[str, int, bool], ...] = (
 SUMMARY_TOKENS, OUTSTANDING = 300, 2
 VARIANTS = {
     "microscheduler (resume)": "microscheduler",
+    "microscheduler, min_background_slice=50ms": "slice",
     "microscheduler, restart from prompt": "restart",
     "asyncio.Lock per generation (arrival order)": "lock",
     "asyncio.Lock per token": "token-lock",

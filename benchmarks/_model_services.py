@@ -7,6 +7,8 @@ background summaries (``POST /summarise``, ``max_tokens`` tokens) with the same 
 - ``microscheduler``: ``examples/fastapi_app.py`` as shipped with ``llm=`` the model: chat
   turns are UI tasks that preempt the summary under way between two tokens; a preempted
   summary resumes from its checkpointed tokens.
+- ``slice``: the same, with ``min_background_slice=0.05``: a resumed summary runs at least
+  50 ms before a chat turn preempts it again.
 - ``restart``: the same scheduling, but a preempted summary starts again from its prompt
   (its state forgets the checkpoint): what a service without resumable state does.
 - ``lock``: no scheduler; every generation holds one ``asyncio.Lock`` for its whole length,
@@ -37,7 +39,10 @@ from pydantic import BaseModel, Field
 from ._services import load_example
 
 CHAT_TOKENS = 32
-KINDS = ("microscheduler", "restart", "lock", "token-lock")
+KINDS = ("microscheduler", "slice", "restart", "lock", "token-lock")
+#: The ``slice`` service: the example with a minimum Background slice (seconds), so that a
+#: resumed summary re-reads its context and makes a few tokens before the next chat turn.
+SLICE = 0.05
 
 
 @dataclass(slots=True)
@@ -107,14 +112,15 @@ class SummaryRequest(BaseModel):
     max_tokens: int = Field(default=200, ge=1, le=2_000)
 
 
-def scheduler_app(llama: Any, counts: Counts, *, resume: bool) -> FastAPI:
+def scheduler_app(llama: Any, counts: Counts, *, resume: bool, slice_s: float = 0.0) -> FastAPI:
     """The example's service (``resume``) or its from-the-prompt twin."""
     from microscheduler import WorkerConfig
     from microscheduler.llm import Completion
 
     example = load_example("fastapi_app")
     if resume:
-        app: FastAPI = example.create_app(WorkerConfig(), llm=llama, drain_timeout=1.0)
+        config = WorkerConfig(min_background_slice=slice_s)
+        app: FastAPI = example.create_app(config, llm=llama, drain_timeout=1.0)
         return app
 
     class FromPrompt(Completion):
@@ -176,8 +182,9 @@ def build(kind: str, model: str) -> FastAPI:
     """The service of ``kind``, with ``GET /bench`` and the request-marking middleware."""
     counts = Counts()
     llama = counting_llama(model, counts)
-    if kind in ("microscheduler", "restart"):
-        app = scheduler_app(llama, counts, resume=kind == "microscheduler")
+    if kind in ("microscheduler", "slice", "restart"):
+        slice_s = SLICE if kind == "slice" else 0.0
+        app = scheduler_app(llama, counts, resume=kind != "restart", slice_s=slice_s)
     else:
         app = lock_app(llama, per_token=kind == "token-lock")
 

@@ -171,7 +171,8 @@ async def load_wrk(
 
 def parse_wrk(text: str) -> dict[str, Any]:
     """p50, p99 (seconds), requests/s and non-2xx responses from ``wrk --latency`` output."""
-    found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, flags=re.M))
+    # wrk pads a latency in whole seconds with a trailing space ("1.21s ").
+    found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", text, flags=re.M))
     rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return {
