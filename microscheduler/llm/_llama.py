@@ -114,8 +114,15 @@ class LlamaStream:
                 f"{len(tokens) + budget} tokens of context, but the model was opened with "
                 f"n_ctx={model.n_ctx()}; open it with a larger n_ctx or ask for fewer tokens"
             )
-        if seed is not None:
-            model.set_seed(seed)
+        import llama_cpp
+
+        vocab = model._model.vocab  # what llama-cpp-python's own create_completion() asks
+        self._is_end: Callable[[int], bool] = lambda token: bool(
+            llama_cpp.llama_vocab_is_eog(vocab, token)
+        )
+        self._model = model
+        self._tokens = tokens
+        # Taken last: from here on only aclose() lets go of the model.
         with _busy_lock:
             if model in _busy:
                 raise RuntimeError(
@@ -124,15 +131,13 @@ class LlamaStream:
                     "a single-processor executor, or give each worker its own model)"
                 )
             _busy.add(model)
-        self._model = model
-        self._tokens = tokens
-        import llama_cpp
-
-        vocab = model._model.vocab  # what llama-cpp-python's own create_completion() asks
-        self._is_end: Callable[[int], bool] = lambda token: bool(
-            llama_cpp.llama_vocab_is_eog(vocab, token)
-        )
-        self._generator: Generator[int, Any, None] = model.generate(tokens, **options)
+        try:
+            if seed is not None:
+                model.set_seed(seed)
+            self._generator: Generator[int, Any, None] = model.generate(tokens, **options)
+        except BaseException:
+            self._release()
+            raise
         #: True once the model wrote an end-of-text token.
         self.finished = False
 
@@ -183,5 +188,8 @@ class LlamaStream:
     async def aclose(self) -> None:
         """Let go of the model (another generation may use it from now on)."""
         self._generator.close()
+        self._release()
+
+    def _release(self) -> None:
         with _busy_lock:
             _busy.discard(self._model)
