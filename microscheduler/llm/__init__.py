@@ -3,8 +3,10 @@
 A background generation that urgent work preempts between two tokens, and that later
 continues from the tokens it already had instead of starting over::
 
-    async def summarise(model, state, interrupt):
-        return await complete(interrupt, model, state, max_tokens=400, temperature=0)
+    llama = Llama(model_path="model.gguf", n_batch=1)  # llama-cpp-python
+
+    async def summarise(_resource, state, interrupt):
+        return await complete(interrupt, llama, state, max_tokens=400, temperature=0)
 
     Task(name="summary", compute=summarise, initial_state=lambda: Completion(prompt))
 
