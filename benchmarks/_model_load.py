@@ -20,9 +20,6 @@ from __future__ import annotations
 import asyncio
 import math
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -33,7 +30,6 @@ import httpx
 
 from ._harness import Row, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
 PHASES: tuple[tuple[str, int, bool], ...] = (
     ("idle", 1, False),
     ("c=1", 1, True),
@@ -73,40 +69,6 @@ def default_model(folder: Path) -> Path:
     return write_tiny_model(folder / "bench-256x4.gguf", embedding_length=256, block_count=4)
 
 
-class ModelService:
-    """One service in its own uvicorn process (stopped by :meth:`stop`, always)."""
-
-    def __init__(self, kind: str, model: Path, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "benchmarks._model_services", "--kind", kind]
-        command += ["--port", str(port), "--model", str(model)]
-        self.proc = subprocess.Popen(command, cwd=ROOT)
-
-    async def wait_ready(self, client: httpx.AsyncClient, timeout: float = 60.0) -> None:
-        """Return once ``GET /bench`` answers (at most ``timeout`` seconds)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the service exited with {self.proc.returncode}")
-            try:
-                if (await client.get(f"{self.url}/bench")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"the service did not start within {timeout} s")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 15 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def kept(bench: dict[str, Any]) -> int:
     """Summary tokens that count: generated, less those generated twice."""
     return int(bench["summary_tokens"]) - int(bench["regenerated"])
@@ -129,14 +91,14 @@ async def keep_summaries(client: httpx.AsyncClient, url: str, stop: asyncio.Even
 
 async def run_service(kind: str, model: Path, seconds: float) -> list[ModelPhase]:
     """Start one service, run every phase against it, stop it."""
-    from .bench_service import free_port, load_httpx, load_wrk
+    from .bench_service import Server, load_httpx, load_wrk
 
     wrk = shutil.which("wrk")
-    service = ModelService(kind, model, free_port())
+    service = Server("benchmarks._model_services", ["--kind", kind, "--model", str(model)])
     phases = []
     try:
         async with httpx.AsyncClient(timeout=120.0) as client:
-            await service.wait_ready(client)
+            await service.wait_ready(client, timeout=60.0)
             await client.post(f"{service.url}/chat", json={"message": "warm up"})
             stop = asyncio.Event()
             feeder: asyncio.Task[None] | None = None

@@ -98,14 +98,13 @@ def free_port() -> int:
 
 
 class Server:
-    """One service in its own uvicorn process (stopped by :meth:`stop`, always)."""
+    """One service in its own uvicorn process (stopped by :meth:`stop`, always):
+    ``python -m MODULE --port PORT ARGS...``, serving ``GET /bench``."""
 
-    def __init__(self, kind: str, options: dict[str, float], loop: str) -> None:
+    def __init__(self, module: str, args: list[str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        opts = [f"--option={k}={v}" for k, v in options.items()]
-        command = [sys.executable, "-m", "benchmarks._services", "--kind", kind]
-        command += ["--port", str(self.port), "--loop", loop, *opts]
+        command = [sys.executable, "-m", module, "--port", str(self.port), *args]
         self.proc = subprocess.Popen(command, cwd=ROOT)
 
     async def wait_ready(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
@@ -120,7 +119,7 @@ class Server:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        raise RuntimeError("the service did not start within 30 s")
+        raise RuntimeError(f"the service did not start within {timeout} s")
 
     def stop(self) -> None:
         """SIGTERM (uvicorn shuts down, the executor drains for 1 s), then SIGKILL."""
@@ -215,7 +214,8 @@ async def run_service(
 ) -> list[Phase]:
     """Start one service, run every phase against it, stop it."""
     wrk = shutil.which("wrk")
-    server = Server(kind, options, loop)
+    opts = [f"--option={k}={v}" for k, v in options.items()]
+    server = Server("benchmarks._services", ["--kind", kind, "--loop", loop, *opts])
     phases = []
     try:
         async with httpx.AsyncClient(timeout=30.0) as client:
