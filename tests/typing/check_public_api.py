@@ -7,8 +7,7 @@ This file is never run; ``tests/test_typing.py`` runs both checkers on it, and e
 from __future__ import annotations
 
 import asyncio
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from microscheduler import InterruptContext, Priority, Task, TaskExecutor, TaskHandle
 
