@@ -36,7 +36,13 @@ def run_until(command: list[str], kill_after: Callable[[str], bool]) -> list[str
             if kill_after(lines[-1]):
                 break
         proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=30)
+        # Read on through the same file object: communicate() would read the pipe beneath
+        # it and lose the lines this loop's read-ahead already buffered (a child far ahead
+        # of a slow parent then seemed to resume from a snapshot it never reported saved).
+        rest = proc.stdout.read()
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,6 +4,7 @@ tasks wait for the store (the two things a user of a real SQLite file can observ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -20,7 +21,7 @@ MiB = 1024 * 1024
 
 
 def auto_vacuum_of(path: Path) -> int:
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
         return int(connection.execute("PRAGMA auto_vacuum").fetchone()[0])
 
 
@@ -48,7 +49,7 @@ async def test_deleting_a_large_snapshot_gives_its_space_back_to_the_file_system
 async def test_a_file_made_without_auto_vacuum_is_used_as_it_is(tmp_path: Path) -> None:
     """A file laid out by an earlier version (auto_vacuum off) is not rewritten, and works."""
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
         connection.execute("CREATE TABLE app_data (x INTEGER)")  # the application's own
     async with SQLiteSnapshotStore(path) as store:
         await store.save("large", os.urandom(2 * MiB))
