@@ -78,9 +78,7 @@ def public_callables(name: str) -> list[Callable[..., Any]]:
             found = getattr(found, part)
         return [found]
     owners = [getattr(microscheduler, public) for public in microscheduler.__all__]
-    return [
-        getattr(owner, name) for owner in owners if isinstance(getattr(owner, name, None), Callable)
-    ]  # type: ignore[arg-type]
+    return [getattr(owner, name) for owner in owners if callable(getattr(owner, name, None))]
 
 
 def documented_parameters(parameters: str) -> list[inspect.Parameter]:
