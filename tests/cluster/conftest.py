@@ -12,7 +12,7 @@ of the session, leaving no Ray process behind. The actors and helpers the tests 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,9 +22,18 @@ from typing import Any
 import pytest
 from _cluster import NAMESPACE
 
-RAY_MISSING = (
-    importlib.util.find_spec("ray") is None and os.environ.get("MICROSCHEDULER_REQUIRE_RAY") != "1"
-)
+
+def _ray_missing() -> bool:
+    if os.environ.get("MICROSCHEDULER_REQUIRE_RAY") == "1":
+        return False
+    try:
+        importlib.import_module("ray")
+    except ImportError:
+        return True
+    return False
+
+
+RAY_MISSING = _ray_missing()
 SKIP_REASON = "Ray is not installed: pip install -e '.[cluster]' to run the cluster tests"
 
 
