@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
-
-import structlog
 
 from microscheduler import InterruptContext, SQLiteSnapshotStore, Task, TaskExecutor, WorkerConfig
 
@@ -62,14 +59,15 @@ def indexer(delay: float) -> Compute:
 
 
 async def main(db: str = "resumable_indexer.db", delay: float = 0.1) -> None:
-    store = SQLiteSnapshotStore(db)  # checkpoints outlive the process
-    config = WorkerConfig(snapshot_store=store)
-    async with TaskExecutor.from_config(config) as executor:
-        task = Task(
-            name="index", key="index-corpus", compute=indexer(delay), initial_state=Progress()
-        )
-        result = await executor.execute(task)  # a rerun resumes from the last save_state
-        print(result)
+    # Checkpoints outlive the process. The store is yours: executors never close it.
+    async with SQLiteSnapshotStore(db) as store:
+        config = WorkerConfig(snapshot_store=store)
+        async with TaskExecutor.from_config(config) as executor:
+            task = Task(
+                name="index", key="index-corpus", compute=indexer(delay), initial_state=Progress()
+            )
+            result = await executor.execute(task)  # a rerun resumes from the last save_state
+            print(result)
 
 
 if __name__ == "__main__":
@@ -77,8 +75,6 @@ if __name__ == "__main__":
     parser.add_argument("--db", default="resumable_indexer.db", help="the snapshot file")
     parser.add_argument("--delay", type=float, default=0.1, help="seconds per chunk")
     args = parser.parse_args()
-    # This program's own lines only: the library's per-task events are debug level.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
         asyncio.run(main(args.db, args.delay))
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from ._priority import Priority
 from ._resources import open_all
 from ._snapshots import MemorySnapshotStore, SnapshotStore
 from ._stats import Counters, ExecutorStatistics
+from ._store_bound import BoundedStore
 from ._task import Task, check_timeout
 from ._worker import Worker, build_workers
 
@@ -56,7 +57,8 @@ class TaskExecutor:
             stdlib logger ``microscheduler``, silent until ``logging`` shows it).
         drain_timeout: Seconds leaving ``async with`` normally lets queued and running work
             finish before the rest is shut down (like aiojobs' ``close_timeout``); ``None``
-            waits for all of it. Leaving it by an exception does not drain.
+            waits for all of it. Leaving it by an exception does not drain. A drain cancelled
+            (Ctrl-C) ends as ``shutdown()`` does before the cancellation propagates.
 
     Raises:
         ConfigError: The processor count is less than 1.
@@ -106,6 +108,7 @@ class TaskExecutor:
         self._stack = contextlib.AsyncExitStack()
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
         self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
+        self._bounded_store = bounded = BoundedStore(self._store, config.store_timeout)
         self._lanes = lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
             Lane(Priority.LAST_EFFORT, config.last_effort_buffer_size),
@@ -139,7 +142,7 @@ class TaskExecutor:
             outcomes=outcomes,
             supervisor=supervisor,
             counters=counters,
-            store=self._store,
+            store=bounded,
             workers=self._workers,
         )
 
@@ -196,11 +199,12 @@ class TaskExecutor:
         self._state = _State.STARTING
         try:
             resources = await open_all(
-                self._store,
+                self._bounded_store,
                 self._config.resource_factory,
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,
                 self._log_source,
+                owns_store=self._config.snapshot_store is None,
             )
         except BaseException:
             self._state = _State.NEW  # re-startable
@@ -251,13 +255,23 @@ class TaskExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        try:
+            await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        except asyncio.CancelledError:
+            # Ctrl-C under asyncio.run: end as shutdown() does (runs interrupted with reason
+            # "shutdown", waited for within drain_timeout) before asyncio.run cancels them.
+            task = self._shutdown_task
+            if task is not None:
+                self._draining = False
+                if self._drain_scope is not None:
+                    self._drain_scope.cancel()
+                await asyncio.wait((task,), timeout=self._drain_timeout)
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the caller gets the cancellation
+            raise
 
     async def join(self) -> None:
-        """Wait until no work is queued or running (without shutting down).
-
-        Work admitted while waiting is waited for too.
-        """
+        """Wait until no work is queued or running (work admitted meanwhile included)."""
         outcomes = self._outcomes
         while outcomes.outstanding:
             if outcomes.drained is None or outcomes.drained.done():
@@ -275,14 +289,15 @@ class TaskExecutor:
         seconds, and then the rest goes as with ``drain=False``. A later call with
         ``drain=False`` cuts a drain in progress short.
 
-        When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned, every resource has been exited and the snapshot store is closed.
-        Cancelling the caller does not stop the shutdown half-way: it goes on in the
-        background.
+        When it returns, no worker or supervisor task and no child process is left, every
+        sync compute's thread has returned and every resource has been exited; the default
+        snapshot store is closed (a ``snapshot_store`` passed in ``WorkerConfig`` is its
+        owner's: left open). Cancelling the caller does not stop the shutdown half-way: it
+        goes on in the background.
 
         Raises:
-            RuntimeError: ``drain=True`` from inside a compute of this executor (it would
-                wait for itself).
+            RuntimeError: A call from another event loop, or ``drain=True`` from inside a
+                compute of this executor (it would wait for itself).
             Exception: A resource's ``__aexit__`` raised (all resources are still closed).
         """
         check_timeout(timeout, "shutdown timeout")
@@ -294,13 +309,15 @@ class TaskExecutor:
             return
         if self._state is _State.STARTING:
             raise RuntimeError("cannot shut down while start() is in progress")
+        assert self._loop is not None
+        if asyncio.get_running_loop() is not self._loop:
+            self._admission.refuse_other_loop("shutdown()", "shutdown()")
         if drain and asyncio.current_task() in self._worker_of_task:
             raise RuntimeError(
                 "shutdown(drain=True) from inside a compute of the same executor would wait "
                 "for that compute forever; call shutdown() without drain, or drain from "
                 "outside the executor's tasks"
             )
-        assert self._loop is not None
         if self._shutdown_task is None:
             self._state = _State.STOPPING
             self._admission.state = "closed"
@@ -322,6 +339,10 @@ class TaskExecutor:
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self.join()
             self._drain_scope = None
+            if outcomes.outstanding:  # work the caller meant to finish is lost: say so
+                self._log.warning(
+                    "drain_cut_off", cut_off=outcomes.outstanding, drain_timeout=timeout
+                )
         outcomes.work_cut_off = True
         for lane in self._lanes:
             for execution in lane.drain():
@@ -332,10 +353,11 @@ class TaskExecutor:
                 outcomes.interrupt(worker.current, "shutdown")
         for group in self._idle:
             group.wake_all()
-        workers = list(self._worker_of_task.values())
+        ids = [worker.worker_id for worker in self._worker_of_task.values()]
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        log_worker_ends(self._log, [w.worker_id for w in workers], results)
+        log_worker_ends(self._log, ids, results)
+        await outcomes.processes.close()  # no child process outlives the executor
         await self._supervisor.stop()
         error: BaseException | None = None
         try:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, TypeVar
 
-from ._exceptions import ExecutorShutdownError
+from ._exceptions import ExecutorShutdownError, HandleNotDoneError
 from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
 from ._priority import Priority
 from ._task import Task, check_priority
@@ -128,11 +128,14 @@ class TaskHandle(Execution[T]):
         """Return the result, or raise the execution's exception.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         result: T = _future_result(self)
         return result
 
@@ -140,11 +143,14 @@ class TaskHandle(Execution[T]):
         """Return the execution's exception, or None if it completed.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         return _future_exception(self)
 
     def cancel(self, msg: Any | None = None) -> bool:
@@ -197,8 +203,9 @@ class TaskHandle(Execution[T]):
         execution = self._shared
         status = self.status.value
         phase = PHASE_NAMES[execution._phase]
+        key = "" if execution.key is None else f" key={execution.key!r}"
         return (
-            f"<TaskHandle {self.name!r} {execution.priority} {status} phase={phase} "
+            f"<TaskHandle {self.name!r}{key} {execution.priority} {status} phase={phase} "
             f"attempt={execution.attempt}>"
         )
 

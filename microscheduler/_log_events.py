@@ -36,6 +36,9 @@ LOG_EVENTS: Final[dict[str, LogLevel]] = {
     # What an app should hear about without asking.
     "task_failed_unobserved": "warning",
     "task_interrupt_ignored": "warning",
+    "save_state_not_awaited": "warning",
+    "background_thrashing": "warning",
+    "drain_cut_off": "warning",
     # Workers and their resources.
     "worker_cancelled": "info",
     "worker_crashed": "error",
@@ -48,6 +51,7 @@ LOG_EVENTS: Final[dict[str, LogLevel]] = {
     "snapshot_store_opened": "debug",
     "snapshot_store_closed": "debug",
     "snapshot_delete_failed": "error",
+    "snapshot_save_failed": "error",
     # Ray (microscheduler.ray).
     "client_gone_calls_cancelled": "info",
     "remote_cancel_failed": "warning",

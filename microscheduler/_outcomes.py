@@ -31,7 +31,9 @@ from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._preemption import Supervisor, log_task
 from ._priority import Priority
+from ._processes import ProcessPool
 from ._stats import Counters, QueueWaits
+from ._thrash import ThrashWatch
 from ._worker import Worker
 
 __all__ = ("SHUTDOWN_MESSAGE", "Kind", "Outcomes")
@@ -64,12 +66,14 @@ class Outcomes:
         self.supervisor = supervisor
         self.counters = counters
         self.limiter = anyio.CapacityLimiter(config.total_workers)
+        self.processes = ProcessPool(config)  # the children of process computes
         self.work_cut_off = False  # set by shutdown: nothing is queued or rerun any more
         self.outstanding = 0  # admitted executions not yet retired
         self.drained: asyncio.Future[None] | None = None
         self.keys: dict[str, Execution] = {}  # live executions by key
         self.states_in_use: dict[int, Execution] = {}  # id(state object) -> its execution
         self.needs_start_time = config.min_background_slice > 0
+        self.thrash = ThrashWatch(config.min_background_slice)
         self.events: EventEmitter | None = None
         self.queue_waits = QueueWaits()
         self.log: Any = None
@@ -108,7 +112,8 @@ class Outcomes:
             )
         if self.events is not None:
             kind: Any = "started" if execution.attempt == 1 else "resumed"
-            self.events.emit(kind, execution, worker.worker_id)
+            # In the run's own context: the run-context hook documented in _events.
+            execution._context.run(self.events.emit, kind, execution, worker.worker_id)
 
     def run_finished(self, worker: Worker, execution: Execution) -> None:
         """Apply the scheduling rules to a run that has fully ended."""
@@ -149,10 +154,12 @@ class Outcomes:
                 self.fail(execution, error)
                 if self.debug:
                     log_task(self.log, "task_failed", execution, error=repr(error))
-                self.retire(execution, "failed")
+                self.retire(execution, "failed", error=error)
         elif reason == "preempted":
             if ctx._checkpoints == 0:
                 self.counters.wasted_runs += 1
+                assert self.loop is not None
+                self.thrash.wasted(self.loop.time(), self.counters.wasted_runs, self.log)
             if self.work_cut_off:
                 self.reject_shutdown(execution)
                 self.retire(execution, "cancelled", "shutdown")
@@ -160,13 +167,11 @@ class Outcomes:
                 self.supervisor.reschedule(execution)
         elif reason == "timeout":
             timeout = execution.task.timeout
-            self.fail(
-                execution,
-                TimeoutError(
-                    f"task {execution.name!r} did not finish within {timeout}s (Task.timeout)"
-                ),
+            expired = TimeoutError(
+                f"task {execution.name!r} did not finish within {timeout}s (Task.timeout)"
             )
-            self.retire(execution, "timed_out")
+            self.fail(execution, expired)
+            self.retire(execution, "timed_out", error=expired)
         elif reason == "shutdown":
             self.reject_shutdown(execution)
             self.retire(execution, "cancelled", "shutdown")
@@ -250,9 +255,14 @@ class Outcomes:
         self._lanes[execution.priority].withdraw(execution)
         self.retire(execution, kind)
 
-    def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
+    def retire(
+        self,
+        execution: Execution,
+        kind: Kind,
+        reason: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         """Count an execution's end; each admitted execution retires exactly once."""
-        was_running = execution._phase == RUNNING
         execution._phase = DONE
         if execution._deadline is not None:
             execution._deadline.cancel()
@@ -263,6 +273,8 @@ class Outcomes:
                     handle._deadline.cancel()
                     handle._deadline = None
         execution._release()  # settled handles need nothing more from the execution
+        if self.processes.paused:
+            self.processes.release(execution)  # a paused child it still holds is ended
         execution._ctx = None  # the run's context points back at the execution: no cycle
         c = self.counters
         if kind == "completed":
@@ -285,8 +297,9 @@ class Outcomes:
         if self.events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
-            worker_id = execution._worker_id if was_running else None
-            self.events.emit(kind, execution, worker_id, reason)
+            # The worker of the last run, even when the execution ended waiting for a
+            # rerun (preempted, then cancelled); None only if it never ran.
+            self.events.emit(kind, execution, execution._worker_id, reason, error)
         if execution.priority is not Priority.BACKGROUND:
             self.supervisor.urgent_retired()
         self.outstanding -= 1

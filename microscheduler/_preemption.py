@@ -11,8 +11,8 @@ Two halves with one owner, the :class:`Supervisor`:
   ``start()`` and gone when ``shutdown()`` returns). It owns every time-based policy: the
   end of an interrupt grace, the ``task_interrupt_ignored`` warning, promotion of aged
   Background work (``max_background_wait``), the end of a ``min_background_slice`` and of a
-  ``background_quiet_period``. Deadlines wait in one heap; the task sleeps until the
-  earliest and runs what is due.
+  ``background_quiet_period``. Deadlines (holding executions weakly) wait in one heap;
+  the task sleeps until the earliest and runs what is due.
 
 Every interrupt, whatever its reason, goes through :meth:`Supervisor.interrupt`, and every
 rerun through :meth:`Supervisor.reschedule`.
@@ -25,10 +25,9 @@ import heapq
 import itertools
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import anyio
 
 from ._config import WorkerConfig
 from ._events import EventEmitter
@@ -217,14 +216,17 @@ class Supervisor:
         if self._slice and ctx is not None:
             young = ctx._started + self._slice - self._now()
             if young > 0:
-                self._schedule(young, self._slice_over, execution, ctx)
+                self._schedule(young, self._slice_over, weakref.ref(execution), ctx._attempt)
                 return
         self.interrupt(execution, "preempted")
 
-    def _slice_over(self, execution: Execution, ctx: InterruptContext) -> None:
-        background = execution.priority is Priority.BACKGROUND
-        if ctx._active and ctx._reason is None and self.urgent and background:
-            self.interrupt(execution, "preempted")
+    def _slice_over(self, ref: weakref.ref[Execution], attempt: int) -> None:
+        execution = ref()
+        ctx = _run_of(execution, attempt)
+        if ctx is not None and ctx._reason is None and self.urgent:
+            assert execution is not None
+            if execution.priority is Priority.BACKGROUND:
+                self.interrupt(execution, "preempted")
 
     # -- interrupting runs ---------------------------------------------------------------
 
@@ -253,7 +255,7 @@ class Supervisor:
             if self.debug:
                 log_task(self.log, "task_preempted", execution)
             if self._grace > 0:
-                self._schedule(self._grace, _end_grace, ctx, scope)
+                self._schedule(self._grace, _end_grace, weakref.ref(execution), ctx._attempt)
                 return True
         if cancel_scope:
             scope.cancel()
@@ -320,15 +322,29 @@ class Supervisor:
 
         With ``max_background_wait`` set, an execution still not done that long after its
         admission (queued, preempted and waiting for a rerun, or running) is promoted to
-        LastEffort: it is no longer preempted, and it runs before Background work.
+        LastEffort: it is no longer preempted, and it runs before Background work. Still
+        queued a second ``max_background_wait`` later, it is promoted to the UI lane's tail.
         """
         wait = self._config.max_background_wait
         if wait is not None and execution.priority is Priority.BACKGROUND:
-            self._schedule(wait, self._age, execution)
+            self._schedule(wait, self._age, weakref.ref(execution))
 
-    def _age(self, execution: Execution) -> None:
-        if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
+    def _age(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()
+        if execution is None or execution.priority is not Priority.BACKGROUND:
+            return
+        if execution._phase <= RUNNING:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
+            wait = self._config.max_background_wait
+            assert wait is not None
+            self._schedule(wait, self._age_again, ref)
+
+    def _age_again(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()  # still queued in LastEffort (not running, not promoted since)?
+        if execution is None or execution._entry is None or execution._phase >= RUNNING:
+            return
+        if execution.priority is Priority.LAST_EFFORT:
+            self.promote(execution, Priority.UI, "aged")
 
     def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
         """Move ``execution`` to ``priority``'s lane if that is more urgent.
@@ -359,8 +375,16 @@ class Supervisor:
         return True
 
 
-def _end_grace(ctx: InterruptContext, scope: anyio.CancelScope) -> None:
-    if ctx._active:
+def _run_of(execution: Execution | None, attempt: int) -> InterruptContext | None:
+    """The context of ``execution``'s run ``attempt`` while that run is still going."""
+    ctx = execution._ctx if execution is not None else None
+    return ctx if ctx is not None and ctx._attempt == attempt and ctx._active else None
+
+
+def _end_grace(ref: weakref.ref[Execution], attempt: int) -> None:
+    execution = ref()
+    scope = execution._scope if execution is not None else None
+    if _run_of(execution, attempt) is not None and scope is not None:
         scope.cancel()
 
 

@@ -12,13 +12,14 @@ import anyio
 import anyio.to_thread
 
 from ._config import WorkerConfig
-from ._context import NOT_RUN, InContext, call_sync
+from ._context import NOT_RUN, InContext, RaisedInThread, call_sync
 from ._exceptions import StateRestoreError
 from ._execution import RUNNING, Execution
 from ._idle import IdleWorkers
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lane
 from ._priority import Priority, WorkerType
+from ._processes import ProcessPool
 from ._state import NoOpTaskState
 
 __all__ = ("Worker", "WorkerHost", "build_workers")
@@ -29,6 +30,7 @@ class WorkerHost(Protocol):
 
     limiter: anyio.CapacityLimiter
     log: Any
+    processes: ProcessPool
 
     @property
     def work_cut_off(self) -> bool:
@@ -142,7 +144,16 @@ class Worker:
                             # here, never run.
                             host.retire_unrun(execution)
                             continue
-                        await self._run_one(execution, scope)
+                        try:
+                            await self._run_one(execution, scope)
+                        except GeneratorExit:
+                            # asyncio throws a GeneratorExit that the run awaited (a
+                            # future's exception, as asyncio.to_thread gives) into this
+                            # outermost frame, after closing the run's frames, which gave
+                            # the run its outcome. Only a coroutine being destroyed has no
+                            # running task of its own: that close goes on.
+                            if self.current is not None or not _in_own_task():
+                                raise
                         if scope.cancel_called:
                             # The run was interrupted, and perhaps ended before the
                             # cancellation reached it: this scope is spent either way.
@@ -256,8 +267,12 @@ class Worker:
 
     @staticmethod
     async def _load(execution: Execution, ctx: InterruptContext) -> None:
-        """A keyed execution's first run: load its snapshot from the store, if any."""
-        execution._loaded = True
+        """A keyed execution's first run: load its snapshot from the store, if any.
+
+        The execution counts as loaded only once the load has ended (with a snapshot or an
+        error): a load cut off by a preemption is redone by the rerun, which would otherwise
+        start from nothing and overwrite the stored progress at its first save.
+        """
         store, key = execution._store, execution.key
         assert store is not None
         assert key is not None
@@ -267,11 +282,14 @@ class Worker:
             error = StateRestoreError(f"failed to restore state: snapshot store: {exc}")
             error.__cause__ = exc
             ctx._error = error
+        execution._loaded = True
 
     async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
         """The compute's general path: a sync compute in a thread, or an async one under a
         timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
+        if task.runs_in == "process":  # the one hook of process computes
+            return await self._host.processes.run(execution, ctx, self._host.log)
         if task.is_async:
             awaitable = execution._context.run(
                 task.compute, self.resource, execution._task_state, ctx
@@ -286,6 +304,8 @@ class Worker:
             ctx,
             limiter=self._host.limiter,
         )
+        if type(result) is RaisedInThread:
+            raise result.error
         if inspect.isawaitable(result):
             result = await InContext(result, execution._context)
         return result
@@ -358,3 +378,10 @@ def build_workers(
 def _cancelling() -> int:
     task = asyncio.current_task()
     return task.cancelling() if task is not None else 0
+
+
+def _in_own_task() -> bool:
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no running loop: the coroutine is being closed from outside
+        return False

@@ -29,6 +29,7 @@ FOREIGN = {
     "compute",
     "f",
     "str",
+    "repr",
     "loop.time",
     "time.perf_counter",
     "structlog.configure",
