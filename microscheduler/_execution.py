@@ -25,7 +25,17 @@ from ._state import TaskState
 from ._task import Task
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from ._interrupt import InterruptContext
+
+    # A bare ``Execution`` (the scheduler's view) is an ``Execution[Any]``; a handle is a
+    # ``Future[T]`` of its task's result, so checkers infer ``await`` and ``gather``.
+    T = TypeVar("T", default=Any)
+else:
+    from typing import TypeVar
+
+    T = TypeVar("T")  # the default is for checkers only: 3.11's TypeVar takes none
 
 __all__ = ("DONE", "PHASE_NAMES", "PREEMPTED", "QUEUED", "RUNNING", "Execution", "TaskStatus")
 
@@ -68,7 +78,7 @@ class TaskStatus(enum.Enum):
 PHASE_STATUS = (TaskStatus.QUEUED, TaskStatus.PREEMPTED, TaskStatus.RUNNING)
 
 
-class Execution(asyncio.Future[Any]):
+class Execution(asyncio.Future[T]):
     """One admitted execution of a task (see the module docstring for its phases).
 
     The execution is itself the future of its first caller: the public

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._exceptions import ExecutorShutdownError, HandleNotDoneError
 from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
@@ -52,7 +52,7 @@ class HandleOwner(Protocol):
         ...
 
 
-class TaskHandle(Execution, Generic[T]):
+class TaskHandle(Execution[T]):
     """One caller's handle on an execution: an ``asyncio.Future`` of its outcome.
 
     Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
@@ -85,10 +85,6 @@ class TaskHandle(Execution, Generic[T]):
     __module__ = "microscheduler"
     __slots__ = ()
 
-    if TYPE_CHECKING:  # asyncio.Future's own (C) __await__ runs; this only types it
-
-        def __await__(self) -> Generator[Any, None, T]: ...
-
     @property
     def _shared(self) -> Execution:
         """The execution this handle is attached to: the first caller's handle is it."""
@@ -108,7 +104,7 @@ class TaskHandle(Execution, Generic[T]):
             return TaskStatus.CANCELLED
         return TaskStatus.FAILED
 
-    def promote(self, priority: Priority) -> bool:
+    def promote(self, priority: Priority | int) -> bool:
         """Move the execution to a more urgent lane.
 
         A queued or preempted execution moves to ``priority``'s lane, keeping its saved
