@@ -291,7 +291,12 @@ class ProcessPool:
             self._end_later(child)
         self.paused.clear()
         while self._ending:
-            await asyncio.gather(*self._ending, return_exceptions=True)
+            # Remove what was awaited here rather than trust the done callbacks alone: an
+            # eagerly started task (asyncio.eager_task_factory) may end before its callback
+            # is added, and each pass must make progress.
+            ending = tuple(self._ending)
+            await asyncio.gather(*ending, return_exceptions=True)
+            self._ending.difference_update(ending)
         for child in list(self._children):  # none should be left; never leave one behind
             with contextlib.suppress(Exception):
                 await self._discard(child)
