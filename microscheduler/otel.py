@@ -83,7 +83,6 @@ class _Tracing:
         self._parents: dict[int, otel_context.Context] = {}
         self._open: dict[int, trace.Span] = {}
         self._previous: dict[int, trace.SpanContext] = {}  # the last ended run's span
-        self._offset: int | None = None  # epoch ns minus loop-clock ns
 
     def __call__(self, event: SchedulerEvent) -> None:
         execution, kind = event.execution, event.kind
@@ -103,15 +102,16 @@ class _Tracing:
                 span.add_event(
                     "promoted",
                     {"microscheduler.priority": str(event.priority)},
-                    timestamp=self._nanoseconds(event.time),
+                    timestamp=self._now(),
                 )
 
-    def _nanoseconds(self, loop_time: float) -> int:
-        # Events carry loop.time(); spans want the epoch. One offset, taken at the first
-        # event (delivered as it happens), keeps every span's times consistent.
-        if self._offset is None:
-            self._offset = time.time_ns() - round(loop_time * 1e9)
-        return self._offset + round(loop_time * 1e9)
+    @staticmethod
+    def _now() -> int:
+        # Events are delivered synchronously, as they happen, so the epoch clock read now is
+        # the event's time. Converting event.time (loop.time()) instead is off by up to a
+        # millisecond on uvloop, whose loop clock has millisecond steps: a run's span then
+        # ended after its parent's.
+        return time.time_ns()
 
     def _start(self, event: SchedulerEvent) -> None:
         attributes: dict[str, str | int | bool] = {
@@ -135,7 +135,7 @@ class _Tracing:
             context=self._parents.get(event.execution, otel_context.Context()),
             attributes=attributes,
             links=links,
-            start_time=self._nanoseconds(event.time),
+            start_time=self._now(),
         )
         self._open[event.execution] = span
         # Delivered in the run's own context (the run-context hook): the span becomes the
@@ -154,7 +154,7 @@ class _Tracing:
         elif outcome in _ERRORS:
             error = event.error
             if error is not None:
-                span.record_exception(error, timestamp=self._nanoseconds(event.time))
+                span.record_exception(error, timestamp=self._now())
                 span.set_attribute("error.type", type(error).__qualname__)
             span.set_status(trace.Status(trace.StatusCode.ERROR, _ERRORS[outcome]))
-        span.end(end_time=self._nanoseconds(event.time))
+        span.end(end_time=self._now())
