@@ -49,6 +49,21 @@ class WorkerConfig:
             interval while the run goes on); ``None`` turns the warning off. A sync compute
             that never polls ``is_interrupted()``, or a coroutine that swallows its
             cancellation, cannot be stopped: this makes it visible.
+        snapshot_store: Where keyed tasks' snapshots are written through (a
+            :class:`SnapshotStore`); ``None`` keeps them in a :class:`MemorySnapshotStore`
+            of the executor's own.
+        on_event: A callable, or a tuple of them, given every :class:`SchedulerEvent`;
+            one that raises is logged, never raised into the scheduler.
+        max_background_wait: Seconds after its admission at which a Background execution
+            still not done is promoted to LastEffort (it is then no longer preempted);
+            ``None`` never ages work.
+        max_preemptions: How many times one execution may be preempted; after that its
+            runs are not preempted again. ``None`` sets no limit.
+        background_quiet_period: Seconds Background work waits, after the last urgent
+            work ended, before it may start again; ``0`` starts it at once.
+        min_background_slice: Seconds a Background run may go on before urgent work
+            preempts it (the preemption waits until then, if urgent work still waits);
+            ``0`` preempts at once.
 
     Raises:
         ConfigError: A count, capacity or grace is out of range.
@@ -113,9 +128,9 @@ class WorkerConfig:
             )
         if not isinstance(self.preempt_background, bool):
             raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
-        self._check_v2_fields()
+        self._check_store_events_and_starvation_bounds()
 
-    def _check_v2_fields(self) -> None:
+    def _check_store_events_and_starvation_bounds(self) -> None:
         store = self.snapshot_store
         if store is not None and not isinstance(store, SnapshotStore):
             raise TypeError(

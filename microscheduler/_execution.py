@@ -1,112 +1,135 @@
 """Executions: one admitted piece of work, shared by every handle attached to it.
 
-An execution moves through four phases::
+An execution moves through four phases, each change through one of its own verbs::
 
-    QUEUED ──► RUNNING ──► DONE
-       ▲          │
-       │          ▼
-       └───── PREEMPTED        (waiting, with its latest snapshot, to be rerun)
+    QUEUED ──begin_run──► RUNNING ──release──► DONE
+       ▲                    │
+       │                 requeue
+       │                    ▼
+       └─────────────── PREEMPTED      (waiting, with its latest snapshot, to be rerun)
 
-A lane owns an execution while it is QUEUED or PREEMPTED; a worker owns it while it is
-RUNNING; DONE is final. Callers see an execution through :class:`TaskHandle` objects: the
-submit that created it, plus one per submit that joined it by key.
+(``release`` also ends a QUEUED or PREEMPTED execution that is withdrawn or cut off.) A
+lane holds an execution while it is QUEUED or PREEMPTED; a worker while it is RUNNING;
+DONE is final. Callers see an execution through handles: the execution itself is the
+first caller's :class:`TaskHandle`, and each submit that joins it by key attaches a
+:class:`JoinedHandle`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import enum
-from typing import TYPE_CHECKING, Any, Protocol
+import time
+from typing import Any
 
+from ._handle import (
+    JoinedHandle,
+    TaskHandle,
+    settle_cancelled,
+    settle_exception,
+    settle_result,
+)
+from ._interrupt import InterruptContext
 from ._priority import Priority
 from ._snapshots import SnapshotStore
-from ._state import TaskState
+from ._state import NoOpTaskState, TaskState
 from ._task import Task
 
-if TYPE_CHECKING:
-    from ._interrupt import InterruptContext
+__all__ = ("DONE", "PREEMPTED", "QUEUED", "RUNNING", "Execution", "Run")
 
-__all__ = ("DONE", "PHASE_NAMES", "PREEMPTED", "QUEUED", "RUNNING", "Execution", "TaskStatus")
-
-# Phases are plain ints (compared on every pop); PHASE_NAMES names them for repr().
 QUEUED = 0
 PREEMPTED = 1
 RUNNING = 2
 DONE = 3
-PHASE_NAMES = ("queued", "preempted", "running", "done")
+
+_future_init = asyncio.Future.__init__
+_copy_context = contextvars.copy_context
+_perf_counter = time.perf_counter
+# What a released execution holds instead of its caller's context.
+_RELEASED = contextvars.Context()
 
 
-class AttachedHandle(Protocol):
-    """What an execution knows of a caller's handle attached to it."""
+class Run:
+    """The record of one run of an execution: how it went, for the verdict.
 
-    _within: asyncio.Timeout | None
-    _deadline: asyncio.TimerHandle | None
+    Kept by the worker and the execution, never shown to the compute (its public half
+    is the run's :class:`InterruptContext`).
 
-    def done(self) -> bool:
-        """True once this caller has its outcome."""
-        ...
+    Attributes:
+        ctx: The run's interrupt context.
+        scope: The anyio cancel scope the run happens in, until it ends.
+        host: The asyncio task of the worker running it.
+        started: ``loop.time()`` when it began (``Task.timeout``, ``min_background_slice``),
+            or 0.0 when neither needs it.
+        t0: ``time.perf_counter()`` when it began (queue-wait and run-time figures).
+        ok: The compute returned; ``result`` is what it returned.
+        error: The exception it raised (or a restore failure before it ran).
+        self_cancelled: It raised ``CancelledError`` of its own accord.
+        checkpoints: Snapshots saved during the run.
+    """
+
+    __slots__ = (
+        "checkpoints",
+        "ctx",
+        "error",
+        "host",
+        "ok",
+        "result",
+        "scope",
+        "self_cancelled",
+        "started",
+        "t0",
+    )
+
+    def __init__(self, ctx: InterruptContext, scope: Any, host: object, t0: float) -> None:
+        self.ctx = ctx
+        self.scope = scope
+        self.host = host
+        self.started = 0.0
+        self.t0 = t0
+        self.ok = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.self_cancelled = False
+        self.checkpoints = 0
 
 
-class TaskStatus(enum.Enum):
-    """Where one execution of a task stands, as one caller sees it."""
-
-    __module__ = "microscheduler"
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PREEMPTED = "preempted"
-    """Interrupted by urgent work and waiting, with its latest snapshot, to be rerun."""
-    COMPLETED = "completed"
-    FAILED = "failed"
-    """Ended with an exception: the task's own, ``TimeoutError``, ``StateRestoreError``
-    or ``TaskInterruptedError``."""
-    CANCELLED = "cancelled"
-    """Cancelled by its caller, or by a shutdown (``ExecutorShutdownError``)."""
-
-
-PHASE_STATUS = (TaskStatus.QUEUED, TaskStatus.PREEMPTED, TaskStatus.RUNNING)
-
-
-class Execution(asyncio.Future[Any]):
+class Execution(TaskHandle[Any]):
     """One admitted execution of a task (see the module docstring for its phases).
 
-    The execution is itself the future of its first caller: the public
-    :class:`TaskHandle` is this class with its caller-facing methods, so admitting work
-    costs one object, not an execution plus a handle plus a future. ``task``, ``key``,
-    ``priority``, ``attempt`` and ``snapshot`` are the attributes a handle documents; the
-    rest is the scheduler's, underscored so that a handle shows callers only its API.
+    The execution is itself the future of its first caller, so admitting work costs one
+    object, not an execution plus a handle plus a future. ``task``, ``key``, ``priority``,
+    ``attempt`` and ``snapshot`` are the attributes a handle documents; the rest is the
+    scheduler's, underscored so that a handle shows callers only its API, and changed
+    only through the verbs below.
 
     Invariants:
-        * ``_entry`` is the sequence number that currently represents it in its lane while
-          QUEUED or PREEMPTED, else None; any other entry for it in a lane is dead.
-        * The attached handles (:meth:`_attached`) are those whose callers still wait:
+        * ``_entry`` is the sequence number that represents it in its lane while QUEUED or
+          PREEMPTED, else None; any other entry for it in a lane is dead (the lane keeps it).
+        * ``_run`` is the current run's record while RUNNING, the last one's after it
+          (until released), else None.
+        * The attached handles (:meth:`attached`) are those whose callers still wait:
           the execution itself while ``_first_attached``, plus any that joined by key,
-          in ``_joined``. The execution is withdrawn or cancelled when the last one
-          detaches. (One caller, the common case, costs no list, and no handle refers to
-          itself, so a finished execution is freed as soon as it is dropped.)
+          in ``_joined``. (One caller, the common case, costs no list, and no handle
+          refers to itself, so a finished execution is freed by reference counting.)
         * ``snapshot`` is the latest snapshot (``saved_state``, a ``save_state`` of an
           earlier run, or a stored one loaded for a keyed task's first run).
     """
 
     __slots__ = (
         "_context",
-        "_ctx",
-        "_deadline",
         "_entry",
         "_first_attached",
         "_gave_up",
         "_id",
         "_joined",
         "_loaded",
-        "_owner",
         "_phase",
         "_preemptions",
         "_queued_at",
-        "_scope",
+        "_run",
         "_store",
         "_task_state",
-        "_within",
         "_worker_id",
         "attempt",
         "key",
@@ -114,6 +137,12 @@ class Execution(asyncio.Future[Any]):
         "snapshot",
         "task",
     )
+
+    task: Task[Any]  # a slot here, a read-only property on TaskHandle
+    key: str | None
+    priority: Priority
+    attempt: int
+    snapshot: bytes | None
 
     def __init__(
         self,
@@ -128,8 +157,8 @@ class Execution(asyncio.Future[Any]):
     ) -> None:
         _future_init(self, loop=loop)
         self._owner = owner  # the executor's HandleOwner
-        self._deadline: asyncio.TimerHandle | None = None  # submit(timeout=...)
-        self._within: asyncio.Timeout | None = None  # the asyncio.timeout of execute(timeout=)
+        self._submit_deadline: asyncio.TimerHandle | None = None
+        self._execute_timeout: asyncio.Timeout | None = None
         self.task = task
         self.key = task.key
         self.priority = priority
@@ -143,42 +172,98 @@ class Execution(asyncio.Future[Any]):
         self._loaded = task.saved_state is not None or store is None
         self._preemptions = 0
         self._worker_id: int | None = None  # the worker of the current or last run
-        self._ctx: InterruptContext | None = None
-        self._scope: Any = None  # the running attempt's anyio.CancelScope
+        self._run: Run | None = None
         self._entry: int | None = None  # its sequence number in its lane, while queued
         self._first_attached = True  # the caller that created it still waits
-        self._joined: list[AttachedHandle] | None = None  # callers that joined by key
+        self._joined: list[JoinedHandle[Any]] | None = None  # callers that joined by key
         self._gave_up: str | None = None  # how the last attached caller left
         # Computes run in a copy of the submitting caller's context, as create_task does.
-        self._context = contextvars.copy_context()
+        self._context = _copy_context()
+
+    # -- what a handle reads ---------------------------------------------------------------
+
+    @property
+    def _shared(self) -> Execution:
+        return self
+
+    @property
+    def phase(self) -> int:
+        """QUEUED, PREEMPTED, RUNNING or DONE."""
+        return self._phase
 
     @property
     def name(self) -> str:
         """The task's name."""
         return self.task.name
 
-    def _keep_snapshot(self, data: bytes) -> None:
-        """Keep ``data`` as the latest snapshot (called by the run's context)."""
-        self.snapshot = data
+    # -- the verbs of its phases -----------------------------------------------------------
 
-    async def _persist_snapshot(self, data: bytes) -> None:
-        """Write ``data`` to the snapshot store (keyed tasks only)."""
-        if self._store is not None and self.key is not None:
-            await self._store.save(self.key, data)
+    def begin_run(self, worker_id: int, scope: Any, host: object) -> Run:
+        """QUEUED/PREEMPTED -> RUNNING: start a run on a worker, inside ``scope``."""
+        self.attempt = attempt = self.attempt + 1
+        task = self.task
+        if self._task_state is None:  # a task without state: its fresh NoOpTaskState
+            self._task_state = NoOpTaskState()  # (made at its first run, not queued)
+        ctx = InterruptContext(
+            self, attempt, task.initial_state is not None, self._store is not None
+        )
+        self._run = run = Run(ctx, scope, host, _perf_counter())
+        self._phase = RUNNING
+        self._worker_id = worker_id
+        return run
 
-    def _attached(self) -> list[AttachedHandle]:
+    def end_run(self) -> None:
+        """The run's compute has ended: its context refuses further saves."""
+        run = self._run
+        assert run is not None
+        run.ctx._end()
+        run.scope = None
+
+    def requeue(self) -> None:
+        """RUNNING -> PREEMPTED: going back to its lane for a rerun."""
+        self._phase = PREEMPTED
+        self._queued_at = _perf_counter()
+
+    def release(self) -> None:
+        """-> DONE: let go of everything a finished execution needs no more.
+
+        Its handles (settled already), their ``submit(timeout=)`` timers, the run's
+        record (whose context points back at the execution), its state object and its
+        caller's context: a handle kept for its result keeps no more than that.
+        """
+        self._phase = DONE
+        if self._submit_deadline is not None:
+            self._submit_deadline.cancel()
+            self._submit_deadline = None
+        joined = self._joined
+        if joined:
+            for handle in joined:
+                if handle._submit_deadline is not None:
+                    handle._submit_deadline.cancel()
+                    handle._submit_deadline = None
+        self._first_attached = False
+        self._joined = None
+        self._run = None
+        self._task_state = None
+        self._context = _RELEASED
+
+    # -- the callers attached to it --------------------------------------------------------
+
+    def attached(self) -> list[TaskHandle[Any]]:
         """The handles whose callers still wait for this execution's outcome."""
-        first: list[AttachedHandle] = [self] if self._first_attached else []
-        return first + self._joined if self._joined else first
+        first: list[TaskHandle[Any]] = [self] if self._first_attached else []
+        if self._joined:
+            first.extend(self._joined)
+        return first
 
-    def _attach(self, handle: AttachedHandle) -> None:
+    def attach(self, handle: JoinedHandle[Any]) -> None:
         """Attach the handle of a caller that joins by key."""
         if self._joined is None:
             self._joined = [handle]
         else:
             self._joined.append(handle)
 
-    def _detach(self, handle: AttachedHandle) -> bool:
+    def detach(self, handle: TaskHandle[Any]) -> bool:
         """Detach ``handle``; False if it was not attached."""
         if handle is self:
             attached, self._first_attached = self._first_attached, False
@@ -189,27 +274,51 @@ class Execution(asyncio.Future[Any]):
         joined.remove(handle)
         return True
 
-    def _has_attached(self) -> bool:
+    def has_attached(self) -> bool:
         """True while some caller still waits."""
         return self._first_attached or bool(self._joined)
 
-    def _release(self) -> None:
-        """Let go of every handle (the execution has ended)."""
-        self._first_attached = False
-        self._joined = None
-
-    def _abandoned(self) -> bool:
+    def abandoned(self) -> bool:
         """True when every attached caller already has its outcome (it gave up, and its
         handle has not yet detached), or none is attached."""
         if self._first_attached and not self.done():
             return False
         return all(handle.done() for handle in self._joined or ())
 
-    def __repr__(self) -> str:
-        return (
-            f"<Execution {self.task.name!r} {self.priority} {PHASE_NAMES[self._phase]} "
-            f"attempt={self.attempt} handles={len(self._attached())}>"
-        )
+    def settle_all(
+        self, *, result: object = None, error: BaseException | None = None, cancel: bool = False
+    ) -> None:
+        """Give every attached caller still waiting the same outcome: ``result``, or
+        ``error``, or a cancellation. The one place handles are settled from a run."""
+        if self._joined is None and self._first_attached:  # one caller, the common case
+            if not self.done():
+                _settle_one(self, result, error, cancel)
+            return
+        for handle in self.attached():
+            if not handle.done():
+                _settle_one(handle, result, error, cancel)
+
+    # -- what a run's context calls (the SnapshotKeeper protocol) -------------------------
+
+    def _keep_snapshot(self, data: bytes) -> None:
+        """Keep ``data`` as the latest snapshot (called by the run's context)."""
+        self.snapshot = data
+        run = self._run
+        if run is not None:
+            run.checkpoints += 1
+
+    async def _persist_snapshot(self, data: bytes) -> None:
+        """Write ``data`` to the snapshot store (keyed tasks only)."""
+        if self._store is not None and self.key is not None:
+            await self._store.save(self.key, data)
 
 
-_future_init = asyncio.Future.__init__
+def _settle_one(
+    handle: TaskHandle[Any], result: object, error: BaseException | None, cancel: bool
+) -> None:
+    if cancel:
+        settle_cancelled(handle)
+    elif error is not None:
+        settle_exception(handle, error)
+    else:
+        settle_result(handle, result)

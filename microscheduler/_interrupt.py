@@ -30,7 +30,8 @@ class SnapshotKeeper(Protocol):
         ...
 
     def _keep_snapshot(self, data: bytes) -> None:
-        """Keep ``data`` as the latest snapshot in memory (may be called from a thread)."""
+        """Keep ``data`` as the latest snapshot in memory, counting it as one checkpoint
+        of the current run (may be called from a thread)."""
         ...
 
     async def _persist_snapshot(self, data: bytes) -> None:
@@ -62,27 +63,19 @@ class InterruptContext:
     During a preemption's grace the reason may still change to a stronger one
     (``"cancelled"``, ``"timeout"`` or ``"shutdown"``), which also ends the grace.
 
-    The executor also records here how the run ended (its outcome), so the rules that
-    decide what the caller receives read one object.
+    How the run ended is not recorded here: that is the executor's record of the run.
     """
 
     __module__ = "microscheduler"
     __slots__ = (
         "_active",
         "_attempt",
-        "_checkpoints",
-        "_error",
         "_event",
         "_has_state",
         "_keyed",
         "_no_reschedule",
-        "_ok",
         "_owner",
         "_reason",
-        "_result",
-        "_self_cancelled",
-        "_started",
-        "_t0",
     )
 
     def __init__(
@@ -96,14 +89,6 @@ class InterruptContext:
         self._no_reschedule = False
         self._active = True
         self._event: asyncio.Event | None = None
-        self._checkpoints = 0
-        self._started = 0.0  # loop.time() when the run began (for deadlines)
-        self._t0 = 0.0  # time.perf_counter() when the run began (for wait_ms and run_ms)
-        # The run's outcome, filled in by the worker when the compute has returned.
-        self._ok = False
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._self_cancelled = False
 
     def is_interrupted(self) -> bool:
         """True once this run has been asked to stop. Safe to call from any thread."""
@@ -182,7 +167,6 @@ class InterruptContext:
         self._check_active("save_snapshot")
         data = bytes(data)
         self._owner._keep_snapshot(data)
-        self._checkpoints += 1
         return self._keep(data)
 
     def _keep(self, data: bytes) -> Awaitable[None]:
@@ -232,7 +216,6 @@ class InterruptContext:
             )
         data = bytes(data)
         self._owner._keep_snapshot(data)
-        self._checkpoints += 1
         return data
 
     def _check_active(self, what: str) -> None:
@@ -264,10 +247,3 @@ class InterruptContext:
 
     def _end(self) -> None:
         self._active = False
-
-    def _completes(self) -> bool:
-        """True if the ended run gives its callers its return value."""
-        if not self._ok:
-            return False
-        reason = self._reason
-        return reason is None or (reason == "preempted" and self._no_reschedule)
