@@ -62,6 +62,7 @@ class Admission:
     ) -> None:
         self._config = config
         self._lanes = lanes
+        self._lane_of = lanes.lanes  # indexed by priority on every call
         self._ledger = ledger
         self._keys = ledger.keys
         self._outcomes = outcomes
@@ -88,8 +89,8 @@ class Admission:
         if not isinstance(task, Task):
             raise TypeError(f"expected a Task, got {task!r}")
         if priority is None:
-            return self._lanes[task.priority]
-        return self._lanes[check_priority(priority)]
+            return self._lane_of[task.priority]
+        return self._lane_of[check_priority(priority)]
 
     def _admit(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
         """Queue a new execution of ``task`` (or join the live one of its key)."""

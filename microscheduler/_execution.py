@@ -22,13 +22,7 @@ import contextvars
 import time
 from typing import Any
 
-from ._handle import (
-    JoinedHandle,
-    TaskHandle,
-    settle_cancelled,
-    settle_exception,
-    settle_result,
-)
+from ._handle import JoinedHandle, TaskHandle
 from ._interrupt import InterruptContext
 from ._priority import Priority
 from ._snapshots import SnapshotStore
@@ -43,6 +37,10 @@ RUNNING = 2
 DONE = 3
 
 _future_init = asyncio.Future.__init__
+# The future's own setters (a handle refuses them from callers); settle_all calls them.
+_set_result = asyncio.Future.set_result
+_set_exception = asyncio.Future.set_exception
+_cancel = asyncio.Future.cancel
 _copy_context = contextvars.copy_context
 _perf_counter = time.perf_counter
 # What a released execution holds instead of its caller's context.
@@ -290,13 +288,16 @@ class Execution(TaskHandle[Any]):
     ) -> None:
         """Give every attached caller still waiting the same outcome: ``result``, or
         ``error``, or a cancellation. The one place handles are settled from a run."""
-        if self._joined is None and self._first_attached:  # one caller, the common case
-            if not self.done():
-                _settle_one(self, result, error, cancel)
-            return
-        for handle in self.attached():
-            if not handle.done():
-                _settle_one(handle, result, error, cancel)
+        handles = (self,) if self._joined is None else self.attached()
+        for handle in handles:
+            if handle.done() or (handle is self and not self._first_attached):
+                continue
+            if cancel:
+                _cancel(handle)
+            elif error is not None:
+                _set_exception(handle, error)
+            else:
+                _set_result(handle, result)
 
     # -- what a run's context calls (the SnapshotKeeper protocol) -------------------------
 
@@ -311,14 +312,3 @@ class Execution(TaskHandle[Any]):
         """Write ``data`` to the snapshot store (keyed tasks only)."""
         if self._store is not None and self.key is not None:
             await self._store.save(self.key, data)
-
-
-def _settle_one(
-    handle: TaskHandle[Any], result: object, error: BaseException | None, cancel: bool
-) -> None:
-    if cancel:
-        settle_cancelled(handle)
-    elif error is not None:
-        settle_exception(handle, error)
-    else:
-        settle_result(handle, result)

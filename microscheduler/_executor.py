@@ -24,7 +24,7 @@ from ._priority import Priority
 from ._resources import open_all
 from ._runtime import Runtime
 from ._snapshots import MemorySnapshotStore, SnapshotStore
-from ._stats import ExecutorStatistics
+from ._stats import Counters, ExecutorStatistics
 from ._task import Task, check_timeout
 from ._timers import Timers
 from ._worker import Worker, build_workers
@@ -108,12 +108,12 @@ class TaskExecutor:
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
         self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
         self._lanes = lanes = Lanes(config)
-        self._ledger = ledger = Ledger()
-        self._counters = ledger.counters
+        self._counters = counters = Counters()
         self._timers = timers = Timers()
         self._preemption = preemption = Preemption(
-            config=config, lanes=lanes, timers=timers, counters=ledger.counters
+            config=config, lanes=lanes, timers=timers, counters=counters
         )
+        self._ledger = ledger = Ledger(counters, preemption.urgent_retired)
         self._outcomes = outcomes = Outcomes(
             config=config, lanes=lanes, ledger=ledger, preemption=preemption, timers=timers
         )

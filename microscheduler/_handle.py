@@ -27,9 +27,7 @@ __all__ = (
     "SharedWork",
     "TaskHandle",
     "TaskStatus",
-    "settle_cancelled",
     "settle_exception",
-    "settle_result",
 )
 
 T = TypeVar("T")
@@ -64,23 +62,13 @@ _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_result = asyncio.Future.result
 _future_exception = asyncio.Future.exception
-_future_set_result = asyncio.Future.set_result
 _future_set_exception = asyncio.Future.set_exception
 
 
-def settle_result(handle: TaskHandle[Any], result: object) -> None:
-    """Give ``handle``'s caller ``result`` (the executor's side of ``set_result``)."""
-    _future_set_result(handle, result)
-
-
 def settle_exception(handle: TaskHandle[Any], error: BaseException) -> None:
-    """Give ``handle``'s caller ``error`` (the executor's side of ``set_exception``)."""
+    """Give one caller ``error`` (the executor's side of ``set_exception``): a
+    ``submit(timeout=)`` that expired. A run's outcome goes through ``settle_all``."""
     _future_set_exception(handle, error)
-
-
-def settle_cancelled(handle: TaskHandle[Any]) -> None:
-    """Give ``handle``'s caller a cancellation, without detaching it."""
-    _future_cancel(handle)
 
 
 class SharedWork(Protocol):

@@ -101,7 +101,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
             self._reruns -= 1
         else:
             self._new -= 1
-            if self._room:  # a pop that frees room wakes one submitter waiting for it
+            if self._room.waiters:  # a pop that frees room wakes one waiting submitter
                 self._room.unpark_one()
         return execution
 
@@ -165,7 +165,7 @@ class Lane(asyncio.PriorityQueue[Entry]):
             self._reruns -= 1
         else:
             self._new -= 1
-            if self._room:
+            if self._room.waiters:
                 self._room.unpark_one()
         self._dead += 1
         if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._queue) // 2:

@@ -33,14 +33,14 @@ class Lanes:
           busy worker finds new work when it next checks its lanes, so none is lost.
     """
 
-    __slots__ = ("_lanes", "idle")
+    __slots__ = ("_lanes", "idle", "lanes")
 
     def __init__(self, config: WorkerConfig) -> None:
-        self._lanes = (
+        self._lanes = self.lanes = (
             Lane(Priority.UI, config.ui_queue_buffer_size),
             Lane(Priority.LAST_EFFORT, config.last_effort_buffer_size),
             Lane(Priority.BACKGROUND, config.background_buffer_size),
-        )
+        )  # ``lanes``: the three as a tuple, indexed by priority without a method call
         urgent_idle = ParkingLot()
         background_idle = urgent_idle if config.single_processor else ParkingLot()
         #: Each lane's idle workers (one lot may serve several lanes).
@@ -63,7 +63,9 @@ class Lanes:
         """Queue newly admitted work at its lane's tail (room was checked) and wake a worker."""
         priority = execution.priority
         self._lanes[priority].put_new(execution)
-        self.idle[priority].unpark_one()
+        idle = self.idle[priority]
+        if idle.waiters:  # no call when every worker is busy (benchmark row: bulk)
+            idle.unpark_one()
 
     def put_rerun(self, execution: Execution) -> None:
         """Queue a preempted execution ahead of its lane's new work and wake a worker."""

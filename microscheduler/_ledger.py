@@ -11,11 +11,13 @@ booked as they start and stop (``running``, queue waits, the ``started`` event).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from ._execution import RUNNING, Execution
 from ._logging import log_task
 from ._parking import ParkingLot
+from ._priority import Priority
 from ._runtime import Runtime
 from ._stats import Counters, QueueWaits
 
@@ -44,6 +46,7 @@ class Ledger:
         "_events",
         "_idle",
         "_log",
+        "_urgent_retired",
         "counters",
         "keys",
         "outstanding",
@@ -51,8 +54,11 @@ class Ledger:
         "states_in_use",
     )
 
-    def __init__(self) -> None:
-        self.counters = Counters()
+    def __init__(self, counters: Counters, urgent_retired: Callable[[], None]) -> None:
+        self._urgent_retired = urgent_retired  # preemption's: the urgent count is its own
+        # The executor's counters: the ledger writes the admission, run and end counts;
+        # preemption, promotion and reruns write their own (one writer per counter).
+        self.counters = counters
         self.queue_waits = QueueWaits()
         self.outstanding = 0
         self.keys: dict[str, Execution] = {}  # live executions by key
@@ -90,12 +96,18 @@ class Ledger:
             self._events.emit("joined", execution, execution._worker_id if running else None)
 
     def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
-        """Book an execution's end and release it; each admitted one retires exactly once."""
+        """Book an execution's end and release it; each admitted one retires exactly once.
+
+        A running execution's run is booked as stopped too, and the end of urgent work is
+        reported to preemption (which then may release Background work).
+        """
         was_running = execution._phase == RUNNING
+        c = self.counters
+        if was_running:
+            c.running -= 1
         if self.states_in_use:
             self.states_in_use.pop(id(execution._task_state), None)
         execution.release()
-        c = self.counters
         if kind == "completed":
             c.completed += 1
         elif kind == "failed":
@@ -113,8 +125,10 @@ class Ledger:
                 reason = "cancelled"
             worker_id = execution._worker_id if was_running else None
             self._events.emit(kind, execution, worker_id, reason)
+        if execution.priority is not Priority.BACKGROUND:
+            self._urgent_retired()
         self.outstanding -= 1
-        if not self.outstanding and self._idle:
+        if not self.outstanding and self._idle.waiters:
             self._idle.unpark_all()
 
     async def join(self) -> None:
@@ -124,9 +138,9 @@ class Ledger:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def run_started(self, execution: Execution, t0: float, worker: Any) -> None:
-        """Book a run that began at ``t0`` (``perf_counter``) on ``worker``."""
-        wait = t0 - execution._queued_at
+    def run_started(self, worker: Any, execution: Execution, run: Any) -> None:
+        """Book a run that began on ``worker`` (the worker's host protocol)."""
+        wait = run.t0 - execution._queued_at
         self.queue_waits.lanes[execution.priority].append(wait)
         self.counters.running += 1
         if self._debug:
@@ -143,7 +157,8 @@ class Ledger:
             self._events.emit(kind, execution, worker.worker_id)
 
     def run_stopped(self) -> None:
-        """Book the end of a run (whatever comes of it)."""
+        """Book the end of a run whose execution goes on (a rerun); :meth:`retire` books
+        the others."""
         self.counters.running -= 1
 
     def log_completed(self, execution: Execution, t0: float, worker: Any) -> None:

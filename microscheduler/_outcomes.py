@@ -63,9 +63,13 @@ class Outcomes:
         self._debug = False
         self._events: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # False while Background work must wait (asked on every take).
+        # The worker's host protocol, answered by the part that owns each fact.
         self.may_start_background = preemption.may_start_background
+        self.background_may_wait = preemption.background_may_wait
         self.interrupt = preemption.interrupt
+        self.run_started = ledger.run_started
+        #: Whether runs must note their start on the loop's clock (for slices).
+        self.needs_start_time = preemption.needs_start_time
 
     def start(self, runtime: Runtime) -> None:
         """Bind the executor's runtime (at its start)."""
@@ -76,36 +80,34 @@ class Outcomes:
 
     # -- the worker's host ---------------------------------------------------------------
 
-    def run_started(self, worker: Worker, execution: Execution, run: Run) -> None:
-        """Book a run that begins on ``worker``."""
-        if execution.task.timeout is not None or self.preemption.needs_start_time:
-            assert self._loop is not None
-            run.started = self._loop.time()  # for Task.timeout and min_background_slice
-        self._ledger.run_started(execution, run.t0, worker)
-
     def run_finished(self, worker: Worker, execution: Execution, run: Run) -> None:
         """Apply the outcome rule to a run that has fully ended."""
-        self._ledger.run_stopped()
         ctx = run.ctx
         reason = ctx._reason
         if reason is not None:
             self.preemption.run_ended(ctx)
             if reason == "preempted" and self._events is not None:
                 self._events.emit("preempted", execution, worker.worker_id, "preempted")
+        # One caller still waiting, the common case, is not abandoned: no call to ask
+        # (benchmark rows: bulk, overhead).
+        if execution._joined is None and execution._first_attached and not execution.done():
+            abandoned = False
+        else:
+            abandoned = execution.abandoned()
         verdict = decide(
-            ok=run.ok,
-            failed=run.error is not None,
-            self_cancelled=run.self_cancelled,
-            reason=reason,
-            no_reschedule=ctx._no_reschedule,
-            abandoned=execution.abandoned(),
-            cut_off=self.work_cut_off,
+            run.ok,
+            run.error is not None,
+            run.self_cancelled,
+            reason,
+            ctx._no_reschedule,
+            abandoned,
+            self.work_cut_off,
         )
         if verdict == "completed":
             execution.settle_all(result=run.result)
             if self._debug:
                 self._ledger.log_completed(execution, run.t0, worker)
-            self.retire(execution, "completed")
+            self._ledger.retire(execution, "completed")
         elif verdict == "rerun":
             if run.checkpoints == 0:
                 self._counters.wasted_runs += 1
@@ -119,10 +121,10 @@ class Outcomes:
             execution.settle_all(error=error)
             if self._debug:
                 log_task(self.log, "task_failed", execution, error=repr(error))
-            self.retire(execution, "failed")
+            self._ledger.retire(execution, "failed")
         elif verdict == "self_cancelled":
             execution.settle_all(cancel=True)
-            self.retire(execution, "cancelled")
+            self._ledger.retire(execution, "cancelled")
         elif verdict == "timed_out":
             execution.settle_all(
                 error=TimeoutError(
@@ -130,7 +132,7 @@ class Outcomes:
                     f"{execution.task.timeout}s (Task.timeout)"
                 )
             )
-            self.retire(execution, "timed_out")
+            self._ledger.retire(execution, "timed_out")
         elif verdict == "shutdown":
             if reason == "preempted" and run.checkpoints == 0:
                 self._counters.wasted_runs += 1
@@ -138,22 +140,22 @@ class Outcomes:
         elif verdict == "gave_up":
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
-            self.retire(execution, _gave_up_as(execution))
+            self._ledger.retire(execution, _gave_up_as(execution))
         else:  # "cancelled": the callers already have their outcome
-            self.retire(execution, "cancelled")
+            self._ledger.retire(execution, "cancelled")
 
     def run_abandoned(self, execution: Execution) -> None:
         """The worker running ``execution`` is being cancelled: end the execution."""
-        self._ledger.run_stopped()
         self.reject_shutdown(execution)
 
     def retire_unrun(self, execution: Execution) -> None:
         """Every caller gave up before the execution ran (their tasks have not yet run to
         detach): retire it as what the last of them saw."""
-        self.retire(execution, _gave_up_as(execution))
+        self._ledger.retire(execution, _gave_up_as(execution))
 
     def _rerun(self, execution: Execution) -> None:
         """Queue a preempted execution for its rerun, ahead of new work in its lane."""
+        self._ledger.run_stopped()
         execution.requeue()
         self._lanes.put_rerun(execution)
         self._counters.rescheduled += 1
@@ -175,7 +177,7 @@ class Outcomes:
         execution._gave_up = reason
         if execution._phase <= PREEMPTED:
             self._lanes.withdraw(execution)
-            self.retire(execution, "cancelled" if reason == "cancelled" else "timed_out")
+            self._ledger.retire(execution, "cancelled" if reason == "cancelled" else "timed_out")
         elif execution._phase == RUNNING:
             self.preemption.interrupt(execution, reason)
 
@@ -234,14 +236,7 @@ class Outcomes:
             # An execution ended by shutdown is expected news: a fire-and-forget handle
             # nobody awaits must not log it as an unobserved failure.
             handle._retrieve_quietly()
-        self.retire(execution, "cancelled", "shutdown")
-
-    def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
-        """Retire an execution through the ledger; release Background work when the last
-        urgent one ends."""
-        self._ledger.retire(execution, kind, reason)
-        if execution.priority is not Priority.BACKGROUND:
-            self.preemption.urgent_retired()
+        self._ledger.retire(execution, "cancelled", "shutdown")
 
 
 def _gave_up_as(execution: Execution) -> Kind:

@@ -25,17 +25,17 @@ class ParkingLot:
         * ``len(lot)`` is the number of coroutines parked and not cancelled right now.
     """
 
-    __slots__ = ("_parked", "_pass_on_lost")
+    __slots__ = ("_pass_on_lost", "waiters")
 
     def __init__(self, *, pass_on_lost: bool = False) -> None:
-        self._parked: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: The parked futures, first to wake first. Read-only outside the lot: its
+        #: truthiness is the cheap "is anyone perhaps parked?" a hot path asks before
+        #: calling :meth:`unpark_one` (a cancelled parker may still be in it).
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._pass_on_lost = pass_on_lost
 
     def __len__(self) -> int:
-        return sum(1 for waiter in self._parked if not waiter.done())
-
-    def __bool__(self) -> bool:
-        return bool(self._parked)
+        return sum(1 for waiter in self.waiters if not waiter.done())
 
     async def park(self, *, at_head: bool = False) -> None:
         """Wait until unparked; ``at_head`` goes before everyone already parked.
@@ -46,9 +46,9 @@ class ParkingLot:
         """
         waiter = asyncio.get_running_loop().create_future()
         if at_head:
-            self._parked.appendleft(waiter)
+            self.waiters.appendleft(waiter)
         else:
-            self._parked.append(waiter)
+            self.waiters.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -58,14 +58,14 @@ class ParkingLot:
             else:
                 waiter.cancel()
                 try:
-                    self._parked.remove(waiter)  # leave the lot at once
+                    self.waiters.remove(waiter)  # leave the lot at once
                 except ValueError:
                     pass  # an unpark skipped it meanwhile
             raise
 
     def unpark_one(self) -> bool:
         """Wake the first parked coroutine; False if none is parked."""
-        parked = self._parked
+        parked = self.waiters
         while parked:
             waiter = parked.popleft()
             if not waiter.done():
@@ -75,7 +75,7 @@ class ParkingLot:
 
     def unpark_all(self) -> None:
         """Wake every parked coroutine."""
-        parked = self._parked
+        parked = self.waiters
         while parked:
             waiter = parked.popleft()
             if not waiter.done():

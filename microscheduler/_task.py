@@ -239,7 +239,11 @@ class Task(Generic[T]):
         _set_saved_state(self, saved_state)
         _set_timeout(self, timeout)
         _set_key(self, key)
-        _set_is_async(self, _is_async_callable(compute))
+        # A plain async def, the common case, without a call (benchmark row: bulk).
+        if type(compute) is FunctionType and compute.__code__.co_flags & CO_COROUTINE:
+            _set_is_async(self, True)
+        else:
+            _set_is_async(self, _is_async_callable(compute))
 
     # Immutable without ``frozen=True``: a frozen slotted dataclass breaks ``Task[int](...)``
     # on Python 3.11 (typing's ``__orig_class__`` assignment hits its ``super()`` call),

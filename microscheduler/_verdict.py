@@ -35,7 +35,6 @@ def completes(ok: bool, reason: InterruptReason | None, no_reschedule: bool) -> 
 
 
 def decide(
-    *,
     ok: bool,
     failed: bool,
     self_cancelled: bool,
@@ -57,9 +56,10 @@ def decide(
     """
     if abandoned:
         return "gave_up"
-    if completes(ok, reason, no_reschedule):
+    stands = reason is None or (reason == "preempted" and no_reschedule)  # (completes(), inline)
+    if stands and ok:
         return "completed"
-    if reason is None or (reason == "preempted" and no_reschedule):
+    if stands:
         if self_cancelled:
             return "self_cancelled"
         return "failed" if failed else "interrupted"

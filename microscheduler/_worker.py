@@ -39,6 +39,17 @@ class WorkerHost(Protocol):
         """False while Background work must not start (gated or in a quiet period)."""
         ...
 
+    @property
+    def background_may_wait(self) -> bool:
+        """False when Background work may always start (nothing gates it): a worker then
+        need not ask :meth:`may_start_background` on every take."""
+        ...
+
+    @property
+    def needs_start_time(self) -> bool:
+        """True when every run must note its start on the loop's clock (for slices)."""
+        ...
+
     def run_started(self, worker: Worker, execution: Execution, run: Run) -> None:
         """A run began on ``worker``; ``run`` is its record."""
         ...
@@ -117,7 +128,11 @@ class Worker:
     def _take(self) -> Execution | None:
         for lane in self.lanes:
             if lane._new or lane._reruns:  # the lane's live entries, read without a call
-                if lane.priority is Priority.BACKGROUND and not self._host.may_start_background():
+                if (
+                    lane.priority is Priority.BACKGROUND
+                    and self._host.background_may_wait
+                    and not self._host.may_start_background()
+                ):
                     return None
                 return lane.take()
         return None
@@ -173,6 +188,8 @@ class Worker:
         run = execution.begin_run(self.worker_id, scope, self.task)
         ctx = run.ctx
         task = execution.task
+        if task.timeout is not None or host.needs_start_time:
+            run.started = asyncio.get_running_loop().time()  # Task.timeout, slices
         self.current = execution
         host.run_started(self, execution, run)
         abandoned = False
