@@ -22,6 +22,9 @@ import contextvars
 import time
 from typing import Any
 
+import anyio
+
+from ._exceptions import StateRestoreError
 from ._handle import JoinedHandle, TaskHandle
 from ._interrupt import InterruptContext
 from ._priority import Priority
@@ -64,6 +67,8 @@ class Run:
         error: The exception it raised (or a restore failure before it ran).
         self_cancelled: It raised ``CancelledError`` of its own accord.
         checkpoints: Snapshots saved during the run.
+        keyed: The execution's snapshots go through the snapshot store.
+        prepares_state: A snapshot is to be loaded or restored before the compute.
     """
 
     __slots__ = (
@@ -71,7 +76,9 @@ class Run:
         "ctx",
         "error",
         "host",
+        "keyed",
         "ok",
+        "prepares_state",
         "result",
         "scope",
         "self_cancelled",
@@ -81,6 +88,8 @@ class Run:
 
     def __init__(self, ctx: InterruptContext, scope: Any, host: object, t0: float) -> None:
         self.ctx = ctx
+        self.keyed = False  # its snapshots go through the snapshot store
+        self.prepares_state = False  # a snapshot to load or restore before the compute
         self.scope = scope
         self.host = host
         self.started = 0.0
@@ -98,8 +107,12 @@ class Execution(TaskHandle[Any]):
     The execution is itself the future of its first caller, so admitting work costs one
     object, not an execution plus a handle plus a future. ``task``, ``key``, ``priority``,
     ``attempt`` and ``snapshot`` are the attributes a handle documents; the rest is the
-    scheduler's, underscored so that a handle shows callers only its API, and changed
-    only through the verbs below.
+    scheduler's, underscored so that a handle shows callers only its API (as asyncio's
+    own modules do). They are the package's protocol with an execution: other modules
+    read them (``_phase``, ``_run``, ``_worker_id``, ``_queued_at``, ``_context``,
+    ``_task_state``, ``_preemptions``, ``_joined``, ``_first_attached``, ``_gave_up``,
+    ``_id``), and they change only through the verbs below — except ``_entry``, which
+    belongs to the lane that holds the execution.
 
     Invariants:
         * ``_entry`` is the sequence number that represents it in its lane while QUEUED or
@@ -206,6 +219,11 @@ class Execution(TaskHandle[Any]):
             self, attempt, task.initial_state is not None, self._store is not None
         )
         self._run = run = Run(ctx, scope, host, _perf_counter())
+        if self._store is not None:
+            run.keyed = True
+            run.prepares_state = not self._loaded or self.snapshot is not None
+        elif self.snapshot is not None:
+            run.prepares_state = True
         self._phase = RUNNING
         self._worker_id = worker_id
         return run
@@ -216,6 +234,15 @@ class Execution(TaskHandle[Any]):
         assert run is not None
         run.ctx._end()
         run.scope = None
+
+    def promote_to(self, priority: Priority) -> None:
+        """Move to ``priority``'s class (the lanes move its entry, if it has one)."""
+        self.priority = priority
+
+    def count_preemption(self) -> int:
+        """Count one more preemption of this execution; returns how many so far."""
+        self._preemptions += 1
+        return self._preemptions
 
     def requeue(self) -> None:
         """RUNNING -> PREEMPTED: going back to its lane for a rerun."""
@@ -245,6 +272,42 @@ class Execution(TaskHandle[Any]):
         self._task_state = None
         self._context = _RELEASED
 
+    # -- its state across runs -------------------------------------------------------------
+
+    async def prepare_state(self, run: Run) -> None:
+        """Before a run: a keyed execution's first run loads its stored snapshot, and a
+        snapshot, if there is one, is restored into the state. A failure becomes the run's
+        error (``StateRestoreError``, the cause chained), and the compute is not called."""
+        if not self._loaded:
+            store, key = self._store, self.key
+            assert store is not None
+            assert key is not None
+            self._loaded = True
+            try:
+                self.snapshot = await store.load(key)
+            except Exception as exc:
+                run.error = _restore_error(f"snapshot store: {exc}", exc)
+                return
+        snapshot, state = self.snapshot, self._task_state
+        if snapshot is None:
+            return
+        assert state is not None
+        try:
+            state.restore(snapshot)
+        except Exception as exc:
+            run.error = _restore_error(str(exc), exc)
+
+    async def forget_stored_snapshot(self, log: Any) -> None:
+        """A keyed execution completed: its stored snapshot is of no more use."""
+        store, key = self._store, self.key
+        assert store is not None
+        assert key is not None
+        with anyio.CancelScope(shield=True):
+            try:
+                await store.delete(key)
+            except Exception as exc:  # the result stands; a stale snapshot is only waste
+                log.error("snapshot_delete_failed", task=self.name, exc_info=exc)
+
     # -- the callers attached to it --------------------------------------------------------
 
     def attached(self) -> list[TaskHandle[Any]]:
@@ -261,15 +324,21 @@ class Execution(TaskHandle[Any]):
         else:
             self._joined.append(handle)
 
-    def detach(self, handle: TaskHandle[Any]) -> bool:
-        """Detach ``handle``; False if it was not attached."""
+    def detach(self, handle: TaskHandle[Any], reason: str) -> bool:
+        """Detach ``handle``, whose caller gave up for ``reason`` (``"cancelled"`` or
+        ``"timeout"``); False if it was not attached. The last caller's reason is kept:
+        the execution is counted as what that caller saw."""
         if handle is self:
-            attached, self._first_attached = self._first_attached, False
-            return attached
-        joined = self._joined
-        if joined is None or handle not in joined:
-            return False
-        joined.remove(handle)
+            if not self._first_attached:
+                return False
+            self._first_attached = False
+        else:
+            joined = self._joined
+            if joined is None or handle not in joined:
+                return False
+            joined.remove(handle)
+        if not self.has_attached():
+            self._gave_up = reason
         return True
 
     def has_attached(self) -> bool:
@@ -312,3 +381,9 @@ class Execution(TaskHandle[Any]):
         """Write ``data`` to the snapshot store (keyed tasks only)."""
         if self._store is not None and self.key is not None:
             await self._store.save(self.key, data)
+
+
+def _restore_error(message: str, cause: Exception) -> StateRestoreError:
+    error = StateRestoreError(f"failed to restore state: {message}")
+    error.__cause__ = cause
+    return error

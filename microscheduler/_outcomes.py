@@ -170,11 +170,10 @@ class Outcomes:
             handle._submit_deadline.cancel()
             handle._submit_deadline = None
         execution: Execution = handle._shared  # type: ignore[assignment]
-        if not execution.detach(handle):
+        if not execution.detach(handle, reason):
             return  # already detached
         if execution.has_attached():
             return
-        execution._gave_up = reason
         if execution._phase <= PREEMPTED:
             self._lanes.withdraw(execution)
             self._ledger.retire(execution, "cancelled" if reason == "cancelled" else "timed_out")
@@ -200,7 +199,7 @@ class Outcomes:
         old = execution.priority
         if priority >= old or execution._phase > RUNNING:
             return False
-        execution.priority = priority
+        execution.promote_to(priority)
         self._counters.promoted += 1
         if old is Priority.BACKGROUND:
             self.preemption.urgent_admitted()  # it counts as urgent work from now on

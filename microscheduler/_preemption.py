@@ -161,7 +161,7 @@ class Preemption:
         if current is None and self._warning is not None:
             self._watch(execution, ctx)
         if reason == "preempted":
-            execution._preemptions += 1
+            execution.count_preemption()
             self._counters.preempted += 1
             if self._debug:
                 log_task(self._log, "task_preempted", execution)

@@ -13,7 +13,6 @@ import anyio.to_thread
 
 from ._config import WorkerConfig
 from ._context import NOT_RUN, InContext, call_sync
-from ._exceptions import StateRestoreError
 from ._execution import Execution, Run
 from ._interrupt import InterruptReason
 from ._lanes import Lane, Lanes
@@ -194,10 +193,8 @@ class Worker:
         host.run_started(self, execution, run)
         abandoned = False
         try:
-            if not execution._loaded:
-                await self._load(execution, run)
-            if execution.snapshot is not None and run.error is None:
-                self._restore(execution, run)
+            if run.prepares_state:
+                await execution.prepare_state(run)
             if run.error is None:
                 timeout = task.timeout
                 if timeout is not None:
@@ -244,49 +241,9 @@ class Worker:
             if abandoned:
                 host.run_abandoned(execution)
             else:
-                if execution._store is not None and completes(
-                    run.ok, ctx._reason, ctx._no_reschedule
-                ):
-                    await self._forget_snapshot(execution)
+                if run.keyed and completes(run.ok, ctx._reason, ctx._no_reschedule):
+                    await execution.forget_stored_snapshot(host.log)
                 host.run_finished(self, execution, run)
-
-    async def _forget_snapshot(self, execution: Execution) -> None:
-        """A keyed execution completed: its stored snapshot is of no more use."""
-        store, key = execution._store, execution.key
-        assert store is not None
-        assert key is not None
-        with anyio.CancelScope(shield=True):
-            try:
-                await store.delete(key)
-            except Exception as exc:  # the result stands; a stale snapshot is only waste
-                self._host.log.error("snapshot_delete_failed", task=execution.name, exc_info=exc)
-
-    @staticmethod
-    def _restore(execution: Execution, run: Run) -> None:
-        """Restore the execution's state from its snapshot before a run."""
-        state, snapshot = execution._task_state, execution.snapshot
-        assert state is not None
-        assert snapshot is not None
-        try:
-            state.restore(snapshot)
-        except Exception as exc:
-            error = StateRestoreError(f"failed to restore state: {exc}")
-            error.__cause__ = exc
-            run.error = error
-
-    @staticmethod
-    async def _load(execution: Execution, run: Run) -> None:
-        """A keyed execution's first run: load its snapshot from the store, if any."""
-        execution._loaded = True
-        store, key = execution._store, execution.key
-        assert store is not None
-        assert key is not None
-        try:
-            execution.snapshot = await store.load(key)
-        except Exception as exc:
-            error = StateRestoreError(f"failed to restore state: snapshot store: {exc}")
-            error.__cause__ = exc
-            run.error = error
 
     async def _compute(self, execution: Execution, run: Run) -> Any:
         """The compute's general path: a sync compute in a thread, or an async one under a
