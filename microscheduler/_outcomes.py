@@ -88,29 +88,23 @@ class Outcomes:
             self.preemption.run_ended(ctx)
             if reason == "preempted" and self._events is not None:
                 self._events.emit("preempted", execution, worker.worker_id, "preempted")
-        # One caller still waiting, the common case, is not abandoned: no call to ask
-        # (benchmark rows: bulk, overhead).
-        if execution._joined is None and execution._first_attached and not execution.done():
-            abandoned = False
-        else:
-            abandoned = execution.abandoned()
-        verdict = decide(
+        verdict = decide(  # positional, in decide's order (no keyword matching per run)
             run.ok,
             run.error is not None,
             run.self_cancelled,
             reason,
             ctx._no_reschedule,
-            abandoned,
+            execution.abandoned(),
             self.work_cut_off,
         )
+        if reason == "preempted" and run.checkpoints == 0 and verdict in ("rerun", "shutdown"):
+            self._counters.wasted_runs += 1  # preempted before its first checkpoint
         if verdict == "completed":
             execution.settle_all(result=run.result)
             if self._debug:
                 self._ledger.log_completed(execution, run.t0, worker)
             self._ledger.retire(execution, "completed")
         elif verdict == "rerun":
-            if run.checkpoints == 0:
-                self._counters.wasted_runs += 1
             self._rerun(execution)
         elif verdict == "failed" or verdict == "interrupted":
             error = run.error
@@ -134,8 +128,6 @@ class Outcomes:
             )
             self._ledger.retire(execution, "timed_out")
         elif verdict == "shutdown":
-            if reason == "preempted" and run.checkpoints == 0:
-                self._counters.wasted_runs += 1
             self.reject_shutdown(execution)
         elif verdict == "gave_up":
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
