@@ -28,11 +28,12 @@ from ._exceptions import StateRestoreError
 from ._handle import JoinedHandle, TaskHandle
 from ._interrupt import InterruptContext
 from ._priority import Priority
+from ._run import Run
 from ._snapshots import SnapshotStore
 from ._state import NoOpTaskState, TaskState
 from ._task import Task
 
-__all__ = ("DONE", "PREEMPTED", "QUEUED", "RUNNING", "Execution", "Run")
+__all__ = ("DONE", "PREEMPTED", "QUEUED", "RUNNING", "Execution")
 
 QUEUED = 0
 PREEMPTED = 1
@@ -48,57 +49,6 @@ _copy_context = contextvars.copy_context
 _perf_counter = time.perf_counter
 # What a released execution holds instead of its caller's context.
 _RELEASED = contextvars.Context()
-
-
-class Run:
-    """The record of one run of an execution: how it went, for the verdict.
-
-    Kept by the worker and the execution, never shown to the compute (its public half
-    is the run's :class:`InterruptContext`).
-
-    Attributes:
-        ctx: The run's interrupt context.
-        scope: The anyio cancel scope the run happens in, until it ends.
-        host: The asyncio task of the worker running it.
-        started: ``loop.time()`` when it began (``Task.timeout``, ``min_background_slice``),
-            or 0.0 when neither needs it.
-        t0: ``time.perf_counter()`` when it began (queue-wait and run-time figures).
-        ok: The compute returned; ``result`` is what it returned.
-        error: The exception it raised (or a restore failure before it ran).
-        self_cancelled: It raised ``CancelledError`` of its own accord.
-        checkpoints: Snapshots saved during the run.
-        keyed: The execution's snapshots go through the snapshot store.
-        prepares_state: A snapshot is to be loaded or restored before the compute.
-    """
-
-    __slots__ = (
-        "checkpoints",
-        "ctx",
-        "error",
-        "host",
-        "keyed",
-        "ok",
-        "prepares_state",
-        "result",
-        "scope",
-        "self_cancelled",
-        "started",
-        "t0",
-    )
-
-    def __init__(self, ctx: InterruptContext, scope: Any, host: object, t0: float) -> None:
-        self.ctx = ctx
-        self.keyed = False  # its snapshots go through the snapshot store
-        self.prepares_state = False  # a snapshot to load or restore before the compute
-        self.scope = scope
-        self.host = host
-        self.started = 0.0
-        self.t0 = t0
-        self.ok = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.self_cancelled = False
-        self.checkpoints = 0
 
 
 class Execution(TaskHandle[Any]):
@@ -117,8 +67,8 @@ class Execution(TaskHandle[Any]):
     Invariants:
         * ``_entry`` is the sequence number that represents it in its lane while QUEUED or
           PREEMPTED, else None; any other entry for it in a lane is dead (the lane keeps it).
-        * ``_run`` is the current run's record while RUNNING, the last one's after it
-          (until released), else None.
+        * ``_run`` is its worker's run record while RUNNING (until the run's outcome is
+          applied), else None.
         * The attached handles (:meth:`attached`) are those whose callers still wait:
           the execution itself while ``_first_attached``, plus any that joined by key,
           in ``_joined``. (One caller, the common case, costs no list, and no handle
@@ -209,29 +159,39 @@ class Execution(TaskHandle[Any]):
 
     # -- the verbs of its phases -----------------------------------------------------------
 
-    def begin_run(self, worker_id: int, scope: Any, host: object) -> Run:
-        """QUEUED/PREEMPTED -> RUNNING: start a run on a worker, inside ``scope``."""
+    def begin_run(self, worker_id: int, scope: Any, run: Run) -> InterruptContext:
+        """QUEUED/PREEMPTED -> RUNNING: start a run on a worker, inside ``scope``, recorded
+        in the worker's ``run``; returns the run's interrupt context."""
         self.attempt = attempt = self.attempt + 1
-        task = self.task
         if self._task_state is None:  # a task without state: its fresh NoOpTaskState
             self._task_state = NoOpTaskState()  # (made at its first run, not queued)
+        store = self._store
         ctx = InterruptContext(
-            self, attempt, task.initial_state is not None, self._store is not None
+            self, attempt, self.task.initial_state is not None, store is not None
         )
-        self._run = run = Run(ctx, scope, host, _perf_counter())
-        if self._store is not None:
+        run.ctx = ctx
+        run.scope = scope
+        run.started = 0.0
+        run.t0 = _perf_counter()
+        run.ok = run.self_cancelled = False
+        run.result = run.error = None
+        run.checkpoints = 0
+        if store is not None:
             run.keyed = True
             run.prepares_state = not self._loaded or self.snapshot is not None
-        elif self.snapshot is not None:
-            run.prepares_state = True
+        else:
+            run.keyed = False
+            run.prepares_state = self.snapshot is not None
+        self._run = run
         self._phase = RUNNING
         self._worker_id = worker_id
-        return run
+        return ctx
 
     def end_run(self) -> None:
         """The run's compute has ended: its context refuses further saves."""
         run = self._run
         assert run is not None
+        assert run.ctx is not None
         run.ctx._end()
         run.scope = None
 
@@ -246,6 +206,7 @@ class Execution(TaskHandle[Any]):
 
     def requeue(self) -> None:
         """RUNNING -> PREEMPTED: going back to its lane for a rerun."""
+        self._run = None  # the record is its worker's, for its next run
         self._phase = PREEMPTED
         self._queued_at = _perf_counter()
 
@@ -353,7 +314,7 @@ class Execution(TaskHandle[Any]):
         return all(handle.done() for handle in self._joined or ())
 
     def settle_all(
-        self, *, result: object = None, error: BaseException | None = None, cancel: bool = False
+        self, result: object = None, error: BaseException | None = None, cancel: bool = False
     ) -> None:
         """Give every attached caller still waiting the same outcome: ``result``, or
         ``error``, or a cancellation. The one place handles are settled from a run."""

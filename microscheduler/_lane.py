@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from typing import Any
 
 from ._execution import Execution
 from ._parking import ParkingLot
@@ -47,10 +46,13 @@ _COMPACT_MIN_DEAD = 256
 
 
 class Lane(asyncio.PriorityQueue[Entry]):
-    """One priority lane: a bounded priority queue of executions with lazy deletion."""
+    """One priority lane: a bounded priority queue of executions with lazy deletion.
+
+    A worker reads ``_new`` and ``_reruns`` (the live counts) directly on every take: a
+    method call there costs the bulk benchmark row. Nothing else outside reads its fields.
+    """
 
     _queue: list[int]  # sequence numbers (see the module docstring)
-    _putters: Any  # collections.deque of futures, from asyncio.Queue (stays empty)
 
     def __init__(self, priority: Priority, maxsize: int) -> None:
         self.priority = priority

@@ -17,13 +17,14 @@ import anyio
 
 from ._config import WorkerConfig
 from ._exceptions import ExecutorShutdownError, TaskInterruptedError
-from ._execution import PREEMPTED, RUNNING, Execution, Run
+from ._execution import PREEMPTED, RUNNING, Execution
 from ._handle import DetachReason, TaskHandle, settle_exception
 from ._lanes import Lanes
 from ._ledger import Kind, Ledger
 from ._logging import log_task
 from ._preemption import Preemption
 from ._priority import Priority
+from ._run import Run
 from ._runtime import Runtime
 from ._timers import Timers
 from ._verdict import decide
@@ -83,6 +84,7 @@ class Outcomes:
     def run_finished(self, worker: Worker, execution: Execution, run: Run) -> None:
         """Apply the outcome rule to a run that has fully ended."""
         ctx = run.ctx
+        assert ctx is not None
         reason = ctx._reason
         if reason is not None:
             self.preemption.run_ended(ctx)
@@ -100,7 +102,7 @@ class Outcomes:
         if reason == "preempted" and run.checkpoints == 0 and verdict in ("rerun", "shutdown"):
             self._counters.wasted_runs += 1  # preempted before its first checkpoint
         if verdict == "completed":
-            execution.settle_all(result=run.result)
+            execution.settle_all(run.result)
             if self._debug:
                 self._ledger.log_completed(execution, run.t0, worker)
             self._ledger.retire(execution, "completed")

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._config import WorkerConfig
 from ._cpython import cancel_unattributed
-from ._execution import RUNNING, Execution, Run
+from ._execution import RUNNING, Execution
 from ._interrupt import InterruptContext, InterruptReason
 from ._lanes import Lanes
 from ._logging import log_task
@@ -127,12 +127,11 @@ class Preemption:
         if self._slice and run is not None:
             young = run.started + self._slice - self._timers.now()
             if young > 0:
-                self._timers.schedule(young, self._slice_over, execution, run)
+                self._timers.schedule(young, self._slice_over, execution, run.ctx)
                 return
         self.interrupt(execution, "preempted")
 
-    def _slice_over(self, execution: Execution, run: Run) -> None:
-        ctx = run.ctx
+    def _slice_over(self, execution: Execution, ctx: InterruptContext) -> None:
         background = execution.priority is Priority.BACKGROUND
         if ctx._active and ctx._reason is None and self.urgent and background:
             self.interrupt(execution, "preempted")
@@ -152,7 +151,7 @@ class Preemption:
         if run is None or execution._phase != RUNNING:
             return False
         ctx, scope = run.ctx, run.scope
-        if scope is None or not ctx._active:
+        if ctx is None or scope is None or not ctx._active:
             return False
         current = ctx._reason
         if current is not None and (current != "preempted" or reason == "preempted"):

@@ -13,11 +13,12 @@ import anyio.to_thread
 
 from ._config import WorkerConfig
 from ._context import NOT_RUN, InContext, call_sync
-from ._execution import Execution, Run
+from ._execution import Execution
 from ._interrupt import InterruptReason
 from ._lanes import Lane, Lanes
 from ._parking import ParkingLot
 from ._priority import Priority, WorkerType
+from ._run import Run
 from ._verdict import completes
 
 __all__ = ("Worker", "WorkerHost", "build_workers")
@@ -97,8 +98,8 @@ class Worker:
         "current",
         "idle",
         "lanes",
+        "record",
         "resource",
-        "task",
         "worker_id",
         "worker_type",
     )
@@ -118,7 +119,7 @@ class Worker:
         self.idle = idle  # where it parks while idle
         self.resource: object = None
         self.current: Execution | None = None
-        self.task: asyncio.Task[Any] | None = None  # its asyncio task, while it runs
+        self.record = Run()  # the record of its current (or last) run
 
     def __repr__(self) -> str:
         doing = f"running {self.current.name!r}" if self.current is not None else "idle"
@@ -147,7 +148,7 @@ class Worker:
         the latency of the urgent work that interrupted the run.
         """
         host = self._host
-        self.task = asyncio.current_task()
+        self.record.host = asyncio.current_task()
         spare: anyio.CancelScope | None = anyio.CancelScope()
         while True:
             scope = spare if spare is not None else anyio.CancelScope()
@@ -184,8 +185,8 @@ class Worker:
 
     async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
         host = self._host
-        run = execution.begin_run(self.worker_id, scope, self.task)
-        ctx = run.ctx
+        run = self.record
+        ctx = execution.begin_run(self.worker_id, scope, run)
         task = execution.task
         if task.timeout is not None or host.needs_start_time:
             run.started = asyncio.get_running_loop().time()  # Task.timeout, slices
@@ -244,12 +245,15 @@ class Worker:
                 if run.keyed and completes(run.ok, ctx._reason, ctx._no_reschedule):
                     await execution.forget_stored_snapshot(host.log)
                 host.run_finished(self, execution, run)
+            # The record is kept for the next run: it lets go of this one's execution.
+            run.ctx = run.result = run.error = None
 
     async def _compute(self, execution: Execution, run: Run) -> Any:
         """The compute's general path: a sync compute in a thread, or an async one under a
         timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
         ctx = run.ctx
+        assert ctx is not None
         if task.is_async:
             awaitable = execution._context.run(
                 task.compute, self.resource, execution._task_state, ctx
@@ -280,6 +284,7 @@ class Worker:
         """
         loop = asyncio.get_running_loop()
         ctx = run.ctx
+        assert ctx is not None
         async with asyncio.timeout(None) as task_timeout:
 
             def expire() -> None:
