@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._cpython import forget_unretrieved, future_unretrieved
 from ._exceptions import ExecutorShutdownError
@@ -104,7 +103,7 @@ class HandleOwner(Protocol):
         ...
 
 
-class TaskHandle(asyncio.Future[Any], Generic[T]):
+class TaskHandle(asyncio.Future[T]):
     """One caller's handle on an execution: an ``asyncio.Future`` of its outcome.
 
     Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
@@ -141,10 +140,6 @@ class TaskHandle(asyncio.Future[Any], Generic[T]):
     _execute_timeout: asyncio.Timeout | None
     _owner: Any  # the executor's HandleOwner
     _submit_deadline: asyncio.TimerHandle | None
-
-    if TYPE_CHECKING:  # asyncio.Future's own (C) __await__ runs; this only types it
-
-        def __await__(self) -> Generator[Any, None, T]: ...
 
     @property
     def _shared(self) -> SharedWork:
