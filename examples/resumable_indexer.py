@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
-
-import structlog
 
 from microscheduler import InterruptContext, SQLiteSnapshotStore, Task, TaskExecutor, WorkerConfig
 
@@ -77,8 +74,6 @@ if __name__ == "__main__":
     parser.add_argument("--db", default="resumable_indexer.db", help="the snapshot file")
     parser.add_argument("--delay", type=float, default=0.1, help="seconds per chunk")
     args = parser.parse_args()
-    # This program's own lines only: the library's per-task events are debug level.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
         asyncio.run(main(args.db, args.delay))
     except KeyboardInterrupt:

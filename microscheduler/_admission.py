@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from ._config import WorkerConfig
 from ._cpython import running_loop_or_none
@@ -25,7 +25,7 @@ from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Preemption
 from ._priority import Priority
 from ._snapshots import SnapshotStore
-from ._task import Task, check_priority, check_timeout, new_state
+from ._task import Task, check_priority, check_timeout, new_state, same_work
 from ._worker import Worker
 
 __all__ = ("Admission",)
@@ -75,17 +75,22 @@ class Admission:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.worker_of_task: dict[asyncio.Task[None], Worker] = {}
 
+    def refuse_other_loop(self, calls: str, example: str) -> NoReturn:
+        """Raise the error for ``calls`` made outside the loop that started the executor."""
+        closed = self.loop is not None and self.loop.is_closed()
+        raise RuntimeError(
+            f"this executor runs on another event loop{' (now closed)' if closed else ''} "
+            f"(or none is running here): call {calls} from the loop that started it; from "
+            f"another thread use asyncio.run_coroutine_threadsafe(executor.{example}, loop)"
+        )
+
     def _lane_for(self, task: Task[Any], priority: Priority | None) -> Lane:
         if self.state != "running":
             if self.state == "closed":
                 raise ExecutorShutdownError(SHUTDOWN_MESSAGE)
             raise ExecutorNotStartedError(NOT_STARTED_MESSAGE)
         if running_loop_or_none() is not self.loop:
-            raise RuntimeError(
-                "this executor runs on another event loop (or none is running here): call "
-                "execute()/submit() from the loop that started it; from another thread use "
-                "asyncio.run_coroutine_threadsafe(executor.execute(task), loop)"
-            )
+            self.refuse_other_loop("execute()/submit()", "execute(task)")
         if not isinstance(task, Task):
             raise TypeError(f"expected a Task, got {task!r}")
         if priority is None:
@@ -98,7 +103,15 @@ class Admission:
         assert loop is not None
         key = task.key
         if key is not None and key in self._keys:
-            return self._join(self._keys[key], lane.priority, timeout)
+            live = self._keys[key]
+            if not same_work(live.task, task):
+                raise ValueError(
+                    f"key {key!r} is live in this executor for task {live.task.name!r} "
+                    f"(compute {live.task.compute!r}); task {task.name!r} (compute "
+                    f"{task.compute!r}) cannot join it: a key names one piece of work, so give "
+                    f"different work its own key"
+                )
+            return self._join(live, lane.priority, timeout)
         source = task.initial_state
         shares_state = False
         if source is None:

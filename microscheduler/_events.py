@@ -6,6 +6,14 @@ step of every execution, in the order the steps happen. Consumers such as
 :class:`microscheduler.timeline.Timeline` and :func:`microscheduler.otel.tracing` are built on
 it. A callback that raises is logged (``event_callback_failed``) and never disturbs
 scheduling; an executor with no callback builds no events at all.
+
+The run-context hook: ``started`` and ``resumed`` events are delivered inside the run's own
+:mod:`contextvars` context, the copy of the submitter's context that the compute then runs
+in. A callback that sets a context variable while handling them (``ContextVar.set``, or
+OpenTelemetry's ``context.attach``) sets it for that run's compute, and for nothing else:
+this is how :func:`microscheduler.otel.tracing` makes its run span the compute's current
+span without the core knowing about OpenTelemetry. Every other event is delivered in the
+context of whatever caused it (``submitted`` in the submitter's).
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ class SchedulerEvent:
         reason: For ``promoted``, why (``"joined"``, ``"promote"`` or ``"aged"``); for
             ``preempted``, ``"preempted"``; for ``cancelled``, ``"cancelled"`` or
             ``"shutdown"``; otherwise None.
+        error: For ``failed`` and ``timed_out``, the exception the callers get (what a
+            tracer records); otherwise None.
     """
 
     __module__ = "microscheduler"
@@ -71,6 +81,7 @@ class SchedulerEvent:
     time: float
     execution: int
     reason: str | None = None
+    error: BaseException | None = None
 
 
 #: ``on_event`` callbacks take one :class:`SchedulerEvent` and return nothing.
@@ -111,6 +122,7 @@ class EventEmitter:
         subject: EventSubject,
         worker_id: int | None = None,
         reason: str | None = None,
+        error: BaseException | None = None,
     ) -> None:
         """Deliver one event to every callback; a raising callback is logged, not raised."""
         event = SchedulerEvent(
@@ -123,6 +135,7 @@ class EventEmitter:
             time=self._loop.time(),
             execution=subject._id,
             reason=reason,
+            error=error,
         )
         for callback in self._callbacks:
             try:

@@ -11,16 +11,24 @@ Every error the library defines derives from :class:`MicroschedulerError`::
     ├── StateRestoreError                   TaskState.restore() raised before a run
     └── StateSaveError                      TaskState.save() raised in save_state()
 
+``handle.result()`` and ``handle.exception()`` on a handle with no outcome yet raise
+:class:`HandleNotDoneError`, which is both a ``RuntimeError`` and an
+``asyncio.InvalidStateError`` (what ``asyncio.Future`` raises), outside this tree so that
+code written for either keeps working.
+
 Argument errors (a non-callable compute, a priority that is not a ``Priority``) stay plain
 ``TypeError``/``ValueError``, as in the standard library.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 __all__ = (
     "ConfigError",
     "ExecutorNotStartedError",
     "ExecutorShutdownError",
+    "HandleNotDoneError",
     "MicroschedulerError",
     "QueueFullError",
     "StateRestoreError",
@@ -75,3 +83,11 @@ class StateSaveError(MicroschedulerError):
     """``TaskState.save()`` raised inside ``save_state()``. ``__cause__`` holds why."""
 
     __module__ = "microscheduler"
+
+
+class HandleNotDoneError(RuntimeError, asyncio.InvalidStateError):
+    """``result()`` or ``exception()`` was called on a handle that has no outcome yet.
+
+    Both a ``RuntimeError`` and an ``asyncio.InvalidStateError``, so code written against
+    ``asyncio.Future`` and code written against earlier versions both catch it.
+    """

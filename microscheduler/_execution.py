@@ -32,6 +32,7 @@ from ._run import Run
 from ._snapshots import SnapshotStore
 from ._state import NoOpTaskState, TaskState
 from ._task import Task
+from ._verdict import completes
 
 __all__ = ("DONE", "PREEMPTED", "QUEUED", "RUNNING", "Execution")
 
@@ -188,12 +189,18 @@ class Execution(TaskHandle[Any]):
         return ctx
 
     def end_run(self) -> None:
-        """The run's compute has ended: its context refuses further saves."""
+        """The run's compute has ended: its context refuses further saves. A run that
+        would complete although a keyed save was never awaited fails instead
+        (``StateSaveError``): its result would hide that the snapshot is not durable."""
         run = self._run
         assert run is not None
-        assert run.ctx is not None
-        run.ctx._end()
+        ctx = run.ctx
+        assert ctx is not None
+        unsaved = ctx._end()
         run.scope = None
+        if unsaved is not None and completes(run.ok, ctx._reason, ctx._no_reschedule):
+            run.ok = False
+            run.error = unsaved
 
     def promote_to(self, priority: Priority) -> None:
         """Move to ``priority``'s class (the lanes move its entry, if it has one)."""

@@ -243,10 +243,7 @@ class TaskExecutor:
         await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
 
     async def join(self) -> None:
-        """Wait until no work is queued or running (without shutting down).
-
-        Work admitted while waiting is waited for too.
-        """
+        """Wait until no work is queued or running (work admitted meanwhile included)."""
         await self._ledger.join()
 
     async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
@@ -261,12 +258,11 @@ class TaskExecutor:
 
         When it returns, no worker or supervisor task is left, every sync compute's thread
         has returned, every resource has been exited and the snapshot store is closed.
-        Cancelling the caller does not stop the shutdown half-way: it goes on in the
-        background.
+        Cancelling the caller does not stop the shutdown half-way (it goes on).
 
         Raises:
-            RuntimeError: ``drain=True`` from inside a compute of this executor (it would
-                wait for itself).
+            RuntimeError: A call from another event loop, or ``drain=True`` from inside a
+                compute of this executor (it would wait for itself).
             Exception: A resource's ``__aexit__`` raised (all resources are still closed).
         """
         check_timeout(timeout, "shutdown timeout")
@@ -278,13 +274,15 @@ class TaskExecutor:
             return
         if self._state is _State.STARTING:
             raise RuntimeError("cannot shut down while start() is in progress")
+        assert self._loop is not None
+        if asyncio.get_running_loop() is not self._loop:
+            self._admission.refuse_other_loop("shutdown()", "shutdown()")
         if drain and asyncio.current_task() in self._worker_of_task:
             raise RuntimeError(
                 "shutdown(drain=True) from inside a compute of the same executor would wait "
                 "for that compute forever; call shutdown() without drain, or drain from "
                 "outside the executor's tasks"
             )
-        assert self._loop is not None
         if self._shutdown_task is None:
             self._state = _State.STOPPING
             self._admission.state = "closed"

@@ -13,7 +13,7 @@ import enum
 from typing import Any, Literal, Protocol, TypeVar
 
 from ._cpython import forget_unretrieved, future_unretrieved
-from ._exceptions import ExecutorShutdownError
+from ._exceptions import ExecutorShutdownError, HandleNotDoneError
 from ._priority import Priority
 from ._task import Task, check_priority
 
@@ -214,11 +214,14 @@ class TaskHandle(asyncio.Future[T]):
         """Return the result, or raise the execution's exception.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         result: T = _future_result(self)
         return result
 
@@ -226,11 +229,14 @@ class TaskHandle(asyncio.Future[T]):
         """Return the execution's exception, or None if it completed.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The handle was cancelled.
         """
         if not self.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         return _future_exception(self)
 
     def cancel(self, msg: Any | None = None) -> bool:
@@ -285,8 +291,9 @@ class TaskHandle(asyncio.Future[T]):
 
     def __repr__(self) -> str:
         shared = self._shared
+        key = "" if shared.key is None else f" key={shared.key!r}"
         return (
-            f"<TaskHandle {self.name!r} {shared.priority} {self.status.value} "
+            f"<TaskHandle {self.name!r}{key} {shared.priority} {self.status.value} "
             f"phase={PHASE_NAMES[shared.phase]} attempt={shared.attempt}>"
         )
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator
+import inspect
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 import anyio.from_thread
 
 from ._exceptions import StateSaveError
+from ._logging import logger
 
 if TYPE_CHECKING:
     from ._state import TaskState
@@ -27,6 +29,11 @@ class SnapshotKeeper(Protocol):
     @property
     def name(self) -> str:
         """The task's name, for messages."""
+        ...
+
+    @property
+    def key(self) -> str | None:
+        """The task's key, for messages."""
         ...
 
     def _keep_snapshot(self, data: bytes) -> None:
@@ -73,9 +80,12 @@ class InterruptContext:
         "_event",
         "_has_state",
         "_keyed",
+        "_last_save",
         "_no_reschedule",
         "_owner",
         "_reason",
+        "_saves_awaited",
+        "_saves_made",
     )
 
     def __init__(
@@ -89,6 +99,9 @@ class InterruptContext:
         self._no_reschedule = False
         self._active = True
         self._event: asyncio.Event | None = None
+        # Keyed saves handed out and awaited, to catch one that was never awaited.
+        self._saves_made = self._saves_awaited = 0
+        self._last_save: Coroutine[Any, Any, None] | None = None
 
     def is_interrupted(self) -> bool:
         """True once this run has been asked to stop. Safe to call from any thread."""
@@ -118,7 +131,10 @@ class InterruptContext:
         """Return once this run is interrupted.
 
         The asyncio counterpart of polling :meth:`is_interrupted`, for use in a task group
-        or with ``asyncio.wait``.
+        or with ``asyncio.wait``. A compute that *ends* when interrupted (serve until
+        preempted, then return what it has) must call :meth:`no_reschedule` first: a
+        preempted run is otherwise rerun, and the rerun waits again for an interrupt that
+        may never come.
         """
         if self._reason is not None:
             return
@@ -176,9 +192,14 @@ class InterruptContext:
             if self._keyed:
                 anyio.from_thread.run(self._persist, data)
             return _DONE
-        return self._persist(data) if self._keyed else _DONE
+        if not self._keyed:
+            return _DONE
+        self._saves_made += 1
+        self._last_save = self._persist(data)
+        return self._last_save
 
     async def _persist(self, data: bytes) -> None:
+        self._saves_awaited += 1
         with anyio.CancelScope(shield=True):
             try:
                 await self._owner._persist_snapshot(data)
@@ -245,5 +266,34 @@ class InterruptContext:
         if self._event is not None:
             self._event.set()
 
-    def _end(self) -> None:
+    def _end(self) -> StateSaveError | None:
+        """The run has ended: no more saves. Returns the error a run that would complete
+        must fail with instead, if a keyed save was never awaited (else None)."""
         self._active = False
+        if self._saves_made != self._saves_awaited:
+            return self._refuse_unawaited_saves()
+        return None
+
+    def _refuse_unawaited_saves(self) -> StateSaveError:
+        """A keyed save was never awaited: its snapshot never reached the store.
+
+        The run's result would hide lost durability (a crash restarts from the beginning),
+        so a run that would have completed fails instead (the executor applies the
+        returned error), with an error that names the task; any other ending keeps its
+        outcome and the warning says what was lost.
+        """
+        last = self._last_save
+        if last is not None and inspect.getcoroutinestate(last) == inspect.CORO_CREATED:
+            last.close()  # no "coroutine was never awaited" warning naming a private method
+        missed = self._saves_made - self._saves_awaited
+        message = (
+            f"task {self._owner.name!r} (key {self._owner.key!r}) called save_state() (or "
+            f"save_snapshot()) without await {missed} time(s) in run {self._attempt}: never "
+            f"awaited, those snapshots never "
+            f"reached the snapshot store, so a crash would have restarted the task from its "
+            f"beginning; write 'await interrupt.save_state(state)'"
+        )
+        logger.warning(
+            "save_state_not_awaited", task=self._owner.name, key=self._owner.key, missed=missed
+        )
+        return StateSaveError(message)

@@ -95,11 +95,18 @@ class Ledger:
             running = execution._phase == RUNNING
             self._events.emit("joined", execution, execution._worker_id if running else None)
 
-    def retire(self, execution: Execution, kind: Kind, reason: str | None = None) -> None:
+    def retire(
+        self,
+        execution: Execution,
+        kind: Kind,
+        reason: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         """Book an execution's end and release it; each admitted one retires exactly once.
 
         A running execution's run is booked as stopped too, and the end of urgent work is
-        reported to preemption (which then may release Background work).
+        reported to preemption (which then may release Background work). ``error`` is what
+        the callers of a failed or timed-out execution get (for the event).
         """
         was_running = execution._phase == RUNNING
         c = self.counters
@@ -124,7 +131,7 @@ class Ledger:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
             worker_id = execution._worker_id if was_running else None
-            self._events.emit(kind, execution, worker_id, reason)
+            self._events.emit(kind, execution, worker_id, reason, error)
         if execution.priority is not Priority.BACKGROUND:
             self._urgent_retired()
         self.outstanding -= 1
@@ -154,7 +161,8 @@ class Ledger:
             )
         if self._events is not None:
             kind: Any = "started" if execution.attempt == 1 else "resumed"
-            self._events.emit(kind, execution, worker.worker_id)
+            # In the run's own context: the run-context hook documented in _events.
+            execution._context.run(self._events.emit, kind, execution, worker.worker_id)
 
     def run_stopped(self) -> None:
         """Book the end of a run whose execution goes on (a rerun); :meth:`retire` books

@@ -10,9 +10,18 @@ the application asks for its events. So the executor's default logger wraps
   formatted like its own;
 * if not, each event becomes one plain message, ``event key=value ...`` (and the traceback,
   if any), leaving timestamps and levels to the ``logging`` handler's format;
-* either way what is *shown* is decided by ``logging``: with nothing configured, only
-  warnings and errors reach stderr (``logging.lastResort``), debug and info are dropped; a
-  handler and a level on ``microscheduler`` (or the root logger) show more.
+* either way one rule decides, for every level: an event the stdlib logger
+  ``microscheduler`` is not enabled for (its effective level) is dropped before any
+  structlog processor sees it. With nothing configured that level is WARNING, and
+  warnings and errors reach stderr (``logging.lastResort``); a level on ``microscheduler``
+  (or the root logger) and a handler show more. An app that configures structlog only
+  still needs that one stdlib line, e.g. ``logging.basicConfig(level=logging.INFO,
+  format="%(message)s")``, since its events are rendered by structlog and then handed to
+  ``logging``.
+
+Every module of the package (the stores, the integrations, Ray, the timeline and the
+OpenTelemetry consumer) logs through :data:`logger`; none makes a structlog logger of its
+own, whose unconfigured default would print to stdout.
 
 Per-task events are debug events; :func:`debug_enabled` lets the executor skip them
 entirely (no event dict is built) when neither structlog nor ``logging`` would keep them.
@@ -45,6 +54,13 @@ def _render_plain(_logger: Any, _method: str, event_dict: MutableMapping[str, An
 _PLAIN_PROCESSORS: tuple[Processor, ...] = (structlog.processors.format_exc_info, _render_plain)
 
 
+def _by_level(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Drop an event the stdlib logger ``microscheduler`` would not emit, before any other
+    processor sees it: one rule for every level (``filter_by_level`` on our logger, whatever
+    logger the application's structlog configuration would pass)."""
+    return structlog.stdlib.filter_by_level(STDLIB_LOGGER, method, event_dict)
+
+
 class _LibraryLogger:
     """The library's default logger (see the module docstring); never configures structlog.
 
@@ -56,7 +72,10 @@ class _LibraryLogger:
 
     def bind(self, **values: Any) -> Any:
         """A structlog bound logger writing to the stdlib logger ``microscheduler``."""
-        processors = None if structlog.is_configured() else _PLAIN_PROCESSORS
+        if structlog.is_configured():
+            processors = [_by_level, *structlog.get_config()["processors"]]
+        else:
+            processors = [_by_level, *_PLAIN_PROCESSORS]
         return structlog.wrap_logger(STDLIB_LOGGER, processors=processors).bind(**values)
 
     def __getattr__(self, name: str) -> Any:

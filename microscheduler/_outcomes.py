@@ -26,6 +26,7 @@ from ._preemption import Preemption
 from ._priority import Priority
 from ._run import Run
 from ._runtime import Runtime
+from ._thrash import ThrashWatch
 from ._timers import Timers
 from ._verdict import decide
 from ._worker import Worker
@@ -60,6 +61,7 @@ class Outcomes:
         self._max_background_wait = config.max_background_wait
         self.limiter = anyio.CapacityLimiter(config.total_workers)
         self.work_cut_off = False  # set by shutdown: nothing is queued or rerun any more
+        self.thrash = ThrashWatch(config.min_background_slice)
         self.log: Any = None
         self._debug = False
         self._events: Any = None
@@ -101,6 +103,8 @@ class Outcomes:
         )
         if reason == "preempted" and run.checkpoints == 0 and verdict in ("rerun", "shutdown"):
             self._counters.wasted_runs += 1  # preempted before its first checkpoint
+            assert self._loop is not None
+            self.thrash.wasted(self._loop.time(), self._counters.wasted_runs, self.log)
         if verdict == "completed":
             execution.settle_all(run.result)
             if self._debug:
@@ -117,18 +121,17 @@ class Outcomes:
             execution.settle_all(error=error)
             if self._debug:
                 log_task(self.log, "task_failed", execution, error=repr(error))
-            self._ledger.retire(execution, "failed")
+            self._ledger.retire(execution, "failed", error=error)
         elif verdict == "self_cancelled":
             execution.settle_all(cancel=True)
             self._ledger.retire(execution, "cancelled")
         elif verdict == "timed_out":
-            execution.settle_all(
-                error=TimeoutError(
-                    f"task {execution.name!r} did not finish within "
-                    f"{execution.task.timeout}s (Task.timeout)"
-                )
+            expired = TimeoutError(
+                f"task {execution.name!r} did not finish within "
+                f"{execution.task.timeout}s (Task.timeout)"
             )
-            self._ledger.retire(execution, "timed_out")
+            execution.settle_all(error=expired)
+            self._ledger.retire(execution, "timed_out", error=expired)
         elif verdict == "shutdown":
             self.reject_shutdown(execution)
         elif verdict == "gave_up":

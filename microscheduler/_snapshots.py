@@ -35,13 +35,12 @@ from typing import Literal, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
-import structlog
 
 from ._exceptions import ConfigError
+from ._logging import logger
 
 __all__ = ("MemorySnapshotStore", "SQLiteSnapshotStore", "SnapshotStore")
 
-logger = structlog.get_logger("microscheduler")
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable
-from inspect import CO_COROUTINE
-from types import FunctionType
+from inspect import CO_COROUTINE, CO_VARARGS
+from types import FunctionType, MethodType
 from typing import Any, Generic, TypeVar, overload
 
 from ._interrupt import InterruptContext
@@ -23,6 +23,7 @@ __all__ = (
     "check_priority",
     "check_timeout",
     "new_state",
+    "same_work",
 )
 
 T = TypeVar("T")
@@ -48,6 +49,94 @@ def _is_async_callable(obj: object) -> bool:
         return True
     call = getattr(obj, "__call__", None)  # noqa: B004 - an instance with an async __call__
     return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _takes_three(compute: object) -> bool:
+    """Whether ``compute(resource, state, interrupt)`` binds its parameters.
+
+    Callables whose signature cannot be read (some builtins) are given the benefit of
+    the doubt: they fail when they run, as before.
+    """
+    function, skipped = compute, 0
+    if type(compute) is MethodType:
+        function, skipped = compute.__func__, 1
+    if type(function) is FunctionType and not function.__code__.co_kwonlyargcount:
+        # The common case from the code object alone: inspect.signature costs several
+        # microseconds per Task() (the ``bulk`` benchmark row builds one per job).
+        code = function.__code__
+        positional = code.co_argcount - skipped
+        required = positional - len(function.__defaults__ or ())
+        return required <= 3 and (positional >= 3 or bool(code.co_flags & CO_VARARGS))
+    try:
+        signature = inspect.signature(compute)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        return False
+    return True
+
+
+def _parameters(compute: object) -> str:
+    try:
+        return str(inspect.signature(compute))  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # pragma: no cover - _takes_three accepted these
+        return "other parameters"
+
+
+def _same_compute(first: object, second: object) -> bool:
+    """Whether two computes are the same code: equal objects, partials of the same code
+    with equal arguments, methods of it on the same object, or copies of one function
+    (a compute sent to another process arrives as a new function object)."""
+    try:
+        first, second = inspect.unwrap(first), inspect.unwrap(second)  # type: ignore[arg-type]
+    except ValueError:  # a __wrapped__ chain that loops: compare the objects themselves
+        pass
+    if first is second:
+        return True
+    if type(first) is not type(second):
+        return False
+    if isinstance(first, functools.partial):
+        assert isinstance(second, functools.partial)
+        return (
+            _same_compute(first.func, second.func)
+            and _equal(first.args, second.args)
+            and _equal(first.keywords, second.keywords)
+        )
+    if isinstance(first, MethodType):
+        assert isinstance(second, MethodType)
+        return first.__self__ is second.__self__ and _same_compute(first.__func__, second.__func__)
+    if isinstance(first, FunctionType):
+        assert isinstance(second, FunctionType)
+        return (
+            first.__qualname__ == second.__qualname__
+            and first.__code__ == second.__code__
+            and _equal(_cells(first), _cells(second))  # closures made by one factory
+            and _equal(first.__defaults__, second.__defaults__)
+        )
+    return _equal(first, second)
+
+
+def _cells(function: FunctionType) -> tuple[object, ...]:
+    try:
+        return tuple(cell.cell_contents for cell in function.__closure__ or ())
+    except ValueError:  # an empty cell: compare by identity instead
+        return (function,)
+
+
+def _equal(first: object, second: object) -> bool:
+    try:
+        return bool(first == second)
+    except Exception:  # an __eq__ that raises (arrays): not provably the same
+        return False
+
+
+def same_work(first: Task[Any], second: Task[Any]) -> bool:
+    """Whether ``second`` may join a live execution of ``first`` (same name, same compute)."""
+    return first is second or (
+        first.name == second.name and _same_compute(first.compute, second.compute)
+    )
 
 
 def check_priority(priority: object, what: str = "priority") -> Priority:
@@ -144,7 +233,8 @@ class Task(Generic[T]):
         priority: The lane used when ``execute``/``submit`` name none.
         initial_state: The state passed to compute (a :class:`TaskState`, or a
             zero-argument factory of one); None means a fresh :class:`NoOpTaskState`.
-        saved_state: A snapshot to restore into ``initial_state`` before the first run.
+        saved_state: A snapshot to restore into ``initial_state`` before the first run
+            (refused without an ``initial_state``: nothing would restore it).
         timeout: Limit in seconds on one run of compute (queue time and time spent
             preempted do not count); on expiry the caller gets ``TimeoutError`` and the
             task is not run again.
@@ -154,9 +244,11 @@ class Task(Generic[T]):
             snapshots go to the executor's snapshot store, so a new process resumes it.
 
     Raises:
-        TypeError: ``name`` is not a string, ``compute`` is not callable, or
-            ``initial_state`` is neither a :class:`TaskState` nor a factory.
-        ValueError: ``name`` is empty, ``priority`` is not a :class:`Priority`,
+        TypeError: ``name`` is not a string, ``compute`` is not callable or cannot be
+            called with three positional arguments, or ``initial_state`` is neither a
+            :class:`TaskState` nor a factory.
+        ValueError: ``name`` is empty, ``saved_state`` is given without an
+            ``initial_state`` to restore it into, ``priority`` is not a :class:`Priority`,
             ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
             characters.
     """
@@ -220,6 +312,17 @@ class Task(Generic[T]):
                 f"Task compute must be callable as compute(resource, state, interrupt), "
                 f"got {compute!r}"
             )
+        code = getattr(compute, "__code__", None) if type(compute) is FunctionType else None
+        # The common case inline (exactly three positional parameters, no keyword-only):
+        # a function call more per Task() shows in the ``bulk`` benchmark row.
+        if (code is None or code.co_argcount != 3 or code.co_kwonlyargcount) and not (
+            _takes_three(compute)
+        ):
+            raise TypeError(
+                f"Task {name!r}: compute must take three positional parameters, "
+                f"compute(resource, state, interrupt); {compute!r} takes "
+                f"{_parameters(compute)}"
+            )
         if priority.__class__ is not Priority:
             priority = check_priority(priority, "Task priority")
         if initial_state is not None:
@@ -227,6 +330,12 @@ class Task(Generic[T]):
         if saved_state is not None:
             if not isinstance(saved_state, bytes | bytearray | memoryview):
                 raise TypeError(f"Task saved_state must be bytes or None, got {saved_state!r}")
+            if initial_state is None:
+                raise ValueError(
+                    f"Task {name!r}: saved_state needs an initial_state to restore it into; "
+                    f"pass initial_state=... (a TaskState, or a factory of one; "
+                    f"NoOpTaskState for a compute that reads interrupt.snapshot itself)"
+                )
             saved_state = bytes(saved_state)
         if timeout is not None:
             timeout = check_timeout(timeout, "Task timeout")

@@ -18,7 +18,15 @@ the run before it. Attributes: ``microscheduler.task``, ``microscheduler.key`` (
 task has one), ``microscheduler.priority``, ``microscheduler.attempt``,
 ``microscheduler.worker_id``, ``microscheduler.outcome`` (``completed``, ``failed``,
 ``cancelled``, ``timed_out`` or ``preempted``) and ``microscheduler.preempted``. Failed
-and timed-out runs get an error status.
+and timed-out runs get an error status, the exception recorded as a span event
+(``record_exception``) and the ``error.type`` attribute (the exception's class name), as
+OpenTelemetry's semantic conventions ask.
+
+The compute runs with its run's span current: a span it opens (``start_as_current_span``
+inside the compute, or an instrumented HTTP or database call) is a child of
+``microscheduler.run``. This uses the executor's run-context hook (``started`` and
+``resumed`` events are delivered in the run's own context; see
+:class:`~microscheduler.SchedulerEvent`), so the core never imports OpenTelemetry.
 
 Only ``opentelemetry-api`` is used; spans go wherever the application's tracer provider
 sends them (without one configured, nowhere, at almost no cost).
@@ -122,13 +130,18 @@ class _Tracing:
             if previous is not None
             else None
         )
-        self._open[event.execution] = self._tracer.start_span(
+        span = self._tracer.start_span(
             SPAN_NAME,
             context=self._parents.get(event.execution, otel_context.Context()),
             attributes=attributes,
             links=links,
             start_time=self._nanoseconds(event.time),
         )
+        self._open[event.execution] = span
+        # Delivered in the run's own context (the run-context hook): the span becomes the
+        # compute's current span. Never detached: that context ends with the execution,
+        # and the next run's event replaces it.
+        otel_context.attach(trace.set_span_in_context(span))
 
     def _end(self, event: SchedulerEvent, outcome: str) -> None:
         span = self._open.pop(event.execution, None)
@@ -139,5 +152,9 @@ class _Tracing:
             span.set_attribute("microscheduler.preempted", True)
             self._previous[event.execution] = span.get_span_context()
         elif outcome in _ERRORS:
+            error = event.error
+            if error is not None:
+                span.record_exception(error, timestamp=self._nanoseconds(event.time))
+                span.set_attribute("error.type", type(error).__qualname__)
             span.set_status(trace.Status(trace.StatusCode.ERROR, _ERRORS[outcome]))
         span.end(end_time=self._nanoseconds(event.time))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,3 +276,15 @@ async def test_docs_snippet_serves_its_endpoint() -> None:
         body = await (await client.get("/summary")).json()
         assert app[EXECUTOR_KEY].statistics().completed == 1
     assert body == {"summary": "a summary"}
+
+
+async def test_the_example_ships_the_readmes_recommended_slice() -> None:
+    """The aiohttp example's executor runs one processor with the min_background_slice the
+    README recommends for a service sharing one model (the defaults thrash)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (recommended,) = set(re.findall(r"`min_background_slice=([\d.]+)`", readme))
+    app = example.create_app()
+    async with _serving(app):
+        config = app[EXECUTOR_KEY].config
+    assert config.min_background_slice == float(recommended)
+    assert config.total_workers == 1

@@ -326,3 +326,19 @@ def test_subscripted_task_constructs() -> None:
     """Task[int](...) works on Python 3.11 (typing's __orig_class__ assignment is ignored)."""
     t = Task[int](name="typed", compute=_pickled_compute)
     assert t.name == "typed" and t.is_async
+
+
+def test_shutdown_from_another_loop_is_refused_with_a_clear_error() -> None:
+    """shutdown() from a second asyncio.run() after the one that started the executor has
+    closed raises a RuntimeError that says so, not a raw 'Event loop is closed'."""
+    executor = TaskExecutor(1)
+
+    async def start_and_use() -> int:
+        await executor.start()
+        return await executor.execute(task(const(3), UI))
+
+    assert asyncio.run(start_and_use()) == 3
+    with pytest.raises(RuntimeError, match=r"call shutdown\(\) from the loop that started it"):
+        asyncio.run(executor.shutdown())
+    with pytest.raises(RuntimeError, match=r"another event loop \(now closed\)"):
+        asyncio.run(executor.shutdown(drain=True))

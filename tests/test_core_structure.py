@@ -22,7 +22,7 @@ async def test_a_joined_handle_is_a_handle_but_not_an_execution(single: TaskExec
     caller's handle is the execution itself."""
     gate = Gate()
     first = single.submit_nowait(task(gate, BG, key="k"))
-    joined = single.submit_nowait(task(const(0), BG, key="k"))
+    joined = single.submit_nowait(task(gate, BG, key="k"))
     assert isinstance(first, Execution) and isinstance(first, TaskHandle)
     assert isinstance(joined, JoinedHandle) and isinstance(joined, TaskHandle)
     assert not isinstance(joined, Execution)

@@ -140,6 +140,7 @@ def test_resumable_indexer_example_continues_after_kill(tmp_path: Path) -> None:
 
     second = subprocess.run([*command, "--delay", "0"], capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
+    assert second.stderr == ""  # the library is silent without a logging setup of its own
     lines = second.stdout.splitlines()
     resumed = re.fullmatch(r"resuming at (\w+), chunk (\d+)", lines[0])
     assert resumed is not None, lines[0]

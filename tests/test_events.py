@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
@@ -128,7 +129,7 @@ class TestEvents:
             gate = Gate()
             running = executor.submit_nowait(task(gate, BG, name="running", key="k"))
             await gate.started.wait()
-            joiner = executor.submit_nowait(task(const(2), BG, name="other", key="k"))
+            joiner = executor.submit_nowait(task(gate, BG, name="running", key="k"))
             assert joiner.promote(Priority.LAST_EFFORT) is True
             gate.release.set()
             assert await running == await joiner
@@ -232,3 +233,54 @@ class TestQueueWait:
             wait = executor.statistics().queue_wait[UI]
         assert wait.samples == 1024
         assert wait.p50 is not None and wait.p99 is not None and 0 <= wait.p50 <= wait.p99
+
+
+RUN_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("RUN_LABEL", default="none")
+
+
+async def test_started_and_resumed_are_delivered_in_the_runs_own_context() -> None:
+    """The run-context hook: a context variable a callback sets on started/resumed is
+    seen by that run's compute only, never by the submitter or another task."""
+
+    def label(event: SchedulerEvent) -> None:
+        if event.kind in ("started", "resumed"):
+            RUN_LABEL.set(f"{event.task}#{event.attempt}")
+
+    seen: list[str] = []
+    gate = Gate()
+
+    async def report(r: object, s: object, c: InterruptContext) -> str:
+        seen.append(RUN_LABEL.get())
+        return str(await gate(r, s, c))
+
+    async def other(r: object, s: object, c: InterruptContext) -> str:
+        return RUN_LABEL.get()
+
+    async with executor_with(label) as executor:
+        handle = executor.submit_nowait(task(report, Priority.BACKGROUND, name="index"))
+        await gate.started.wait()
+        gate.started.clear()
+        assert await executor.execute(task(other, Priority.UI, name="chat")) == "chat#1"
+        await gate.started.wait()
+        gate.release.set()
+        await handle
+    assert seen == ["index#1", "index#2"]
+    assert RUN_LABEL.get() == "none"
+
+
+async def test_a_failed_event_carries_the_callers_exception() -> None:
+    """The failed event's error is the very exception the caller gets; other events
+    carry none."""
+    seen: list[SchedulerEvent] = []
+
+    async def broken(r: object, s: object, c: InterruptContext) -> None:
+        raise ValueError("boom")
+
+    async with executor_with(seen.append) as executor:
+        with pytest.raises(ValueError, match="boom") as caught:
+            await executor.execute(task(broken, name="x"))
+    assert [(e.kind, e.error) for e in seen] == [
+        ("submitted", None),
+        ("started", None),
+        ("failed", caught.value),
+    ]

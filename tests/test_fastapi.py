@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -305,3 +307,15 @@ async def test_docs_snippet_serves_its_endpoint(
         response = await client.get(path)
         assert state["executor"].statistics().completed == 1
     assert response.json() == expected
+
+
+async def test_the_example_ships_the_readmes_recommended_slice() -> None:
+    """The FastAPI example's executor runs one processor with the min_background_slice the
+    README recommends for a service sharing one model (the defaults thrash)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (recommended,) = set(re.findall(r"`min_background_slice=([\d.]+)`", readme))
+    app = example.create_app()
+    async with _serving(app) as (_client, state):
+        config = state["executor"].config
+    assert config.min_background_slice == float(recommended)
+    assert config.total_workers == 1

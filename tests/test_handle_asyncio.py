@@ -62,6 +62,34 @@ class TestFutureMethods:
         with pytest.raises(asyncio.CancelledError):
             cancelled.exception()
 
+    async def test_an_unfinished_handle_refuses_result_as_asyncio_does(
+        self, single: TaskExecutor
+    ) -> None:
+        """result() and exception() before an outcome raise an error that is both a
+        RuntimeError and an asyncio.InvalidStateError, with the message naming the task."""
+        gate = Gate()
+        running = single.submit_nowait(task(gate, name="slow"))
+        await gate.started.wait()
+        for method in (running.result, running.exception):
+            with pytest.raises(asyncio.InvalidStateError, match="task 'slow' is not done yet"):
+                method()
+            with pytest.raises(RuntimeError, match="not done yet; await the handle instead"):
+                method()
+        gate.release.set()
+        await running
+
+    async def test_a_handle_repr_shows_its_key(self, single: TaskExecutor) -> None:
+        """A keyed handle's repr names its key, as does the handle that joined it."""
+        gate = Gate()
+        first = single.submit_nowait(task(gate, name="index", key="doc-7"))
+        joined = single.submit_nowait(task(gate, name="index", key="doc-7"))
+        unkeyed = single.submit_nowait(task(const(1), name="plain"))
+        assert "key='doc-7'" in repr(first)
+        assert "key='doc-7'" in repr(joined)
+        assert "key=" not in repr(unkeyed)
+        gate.release.set()
+        await asyncio.gather(first, joined, unkeyed)
+
 
 class TestAsyncioFunctions:
     async def test_wait_first_completed(self, single: TaskExecutor) -> None:

@@ -4,6 +4,7 @@ through the executor's snapshot store."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ class TestJoining:
         gate = Gate(result="shared")
         first = single.submit_nowait(task(gate, key="doc"))
         await gate.started.wait()
-        second = single.submit_nowait(task(const("other"), key="doc"))
+        second = single.submit_nowait(task(gate, key="doc"))
         gate.release.set()
         assert await first == await second == "shared"
         assert gate.attempts == [1]
@@ -77,9 +78,47 @@ class TestJoining:
         running = executor.submit_nowait(task(gate))
         await gate.started.wait()
         queued = executor.submit_nowait(task(const("q"), key="k"))
-        joined = executor.submit_nowait(task(const("x"), key="k"))  # the lane is full
+        joined = executor.submit_nowait(task(const("q"), key="k"))  # the lane is full
         gate.release.set()
         assert await asyncio.gather(running, queued, joined) == ["done", "q", "q"]
+
+    async def test_a_join_with_other_work_is_refused_naming_the_key(
+        self, single: TaskExecutor
+    ) -> None:
+        """A submit of a live key with another compute or another name raises a ValueError
+        naming the key, and the live execution goes on untouched."""
+        gate = Gate(result="first")
+        first = single.submit_nowait(task(gate, key="doc-1", name="index"))
+        await gate.started.wait()
+        with pytest.raises(ValueError, match="key 'doc-1' is live .* for task 'index'"):
+            single.submit_nowait(task(const("other"), key="doc-1", name="index"))
+        with pytest.raises(ValueError, match="key 'doc-1' is live"):
+            await single.execute(task(gate, key="doc-1", name="summarise"))
+        gate.release.set()
+        assert await first == "first"
+        assert single.statistics().joined == 0
+
+    async def test_a_join_accepts_equal_partials_and_copies_of_one_compute(
+        self, single: TaskExecutor
+    ) -> None:
+        """Partials of one function with equal arguments, and one factory's closures over
+        equal values, are the same work and join; other arguments are other work."""
+        gate = Gate()
+
+        async def step(tag: str, resource: object, state: object, ctx: InterruptContext) -> str:
+            await gate(resource, state, ctx)
+            return tag
+
+        first = single.submit_nowait(task(functools.partial(step, "a"), key="k"))
+        await gate.started.wait()
+        joined = single.submit_nowait(task(functools.partial(step, "a"), key="k"))
+        with pytest.raises(ValueError, match="key 'k' is live"):
+            single.submit_nowait(task(functools.partial(step, "b"), key="k"))
+        with pytest.raises(ValueError, match="key 'k' is live"):
+            single.submit_nowait(task(const("a"), key="k"))
+        gate.release.set()
+        assert await asyncio.gather(first, joined) == ["a", "a"]
+        assert single.statistics().joined == 1
 
 
 class TestDetaching:
@@ -91,7 +130,7 @@ class TestDetaching:
         gate = Gate(result="v")
         first = single.submit_nowait(task(gate, BG, key="k"))
         await gate.started.wait()
-        joined = single.submit_nowait(task(const(0), UI, name="other", key="k"))
+        joined = single.submit_nowait(task(gate, UI, key="k"))
         assert isinstance(joined, TaskHandle) and joined is not first
         assert joined.task is first.task and joined.name == "t" and joined.key == "k"
         assert (joined.priority, first.priority) == (UI, UI)  # the join promoted it
@@ -106,7 +145,7 @@ class TestDetaching:
         gate = Gate(result="kept")
         first = single.submit_nowait(task(gate, key="k"))
         await gate.started.wait()
-        second = single.submit_nowait(task(const(0), key="k"))
+        second = single.submit_nowait(task(gate, key="k"))
         assert first.cancel() is True
         with pytest.raises(asyncio.CancelledError):
             await first
@@ -120,7 +159,7 @@ class TestDetaching:
         gate = Gate()
         first = single.submit_nowait(task(gate, key="k"))
         await gate.started.wait()
-        second = single.submit_nowait(task(const(0), key="k"))
+        second = single.submit_nowait(task(gate, key="k"))
         first.cancel()
         second.cancel()
         await wait_until(lambda: single.statistics().cancelled == 1, what="the run ended")
@@ -208,6 +247,27 @@ def stepper(steps: int, reached: asyncio.Event | None = None, at: int = -1) -> A
 
 
 class TestSnapshotStore:
+    async def test_a_keyed_save_never_awaited_fails_the_run_naming_the_task(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
+        """A keyed task whose save_state() was never awaited fails with a StateSaveError
+        naming the task and the fix instead of completing; awaited saves are untouched."""
+        store = MemorySnapshotStore()
+        executor = await executor_factory(WorkerConfig(snapshot_store=store))
+
+        async def forgetful(resource: object, state: Counter, ctx: InterruptContext) -> int:
+            state.value += 1
+            ctx.save_state(state)  # the mistake under test: no await
+            return state.value
+
+        with pytest.raises(StateSaveError, match="task 'indexer' .*without await") as caught:
+            await executor.execute(
+                task(forgetful, name="indexer", initial_state=Counter, key="doc")
+            )
+        assert "await interrupt.save_state(state)" in str(caught.value)
+        assert await store.load("doc") is None  # the save never reached the store
+        assert await executor.execute(task(stepper(2), initial_state=Counter, key="doc")) == 2
+
     async def test_keyed_saves_go_to_the_store_and_completion_deletes(
         self, executor_factory: ExecutorFactory
     ) -> None:

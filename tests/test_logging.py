@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +249,126 @@ def test_structlog_stdlib_integration_formats_the_events() -> None:
         ("executor_stopped", "microscheduler", "info"),
     ]
     assert records[0]["single_processor"] is True
+
+
+EVERY_FEATURE = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from microscheduler import (
+        MemorySnapshotStore, NoOpTaskState, Priority, SQLiteSnapshotStore, Task, TaskExecutor,
+        WorkerConfig,
+    )
+    from microscheduler.otel import tracing
+    from microscheduler.timeline import Timeline
+
+    class Count:
+        def __init__(self):
+            self.value = 0
+        def save(self):
+            return str(self.value).encode()
+        def restore(self, data):
+            self.value = int(data)
+
+    async def work(resource, state, interrupt):
+        state.value += 1
+        await interrupt.save_state(state)
+        return state.value
+
+    async def main(folder):
+        timeline = Timeline()
+        for store in (SQLiteSnapshotStore(str(Path(folder) / "s.db")), MemorySnapshotStore()):
+            config = WorkerConfig(snapshot_store=store, on_event=(timeline, tracing()))
+            async with TaskExecutor.from_config(config) as executor:
+                task = Task(name="keyed", compute=work, initial_state=Count, key="k")
+                assert await executor.execute(task, Priority.UI) == 1
+        async with SQLiteSnapshotStore(str(Path(folder) / "t.db")) as store:
+            await store.save("x", b"1")
+            assert await store.load("x") == b"1"
+        timeline.write(str(Path(folder) / "t.html"))
+
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(main(folder))
+    """
+)
+
+
+def test_no_feature_prints_anything_with_logging_unconfigured() -> None:
+    """With nothing configured, the snapshot stores, the timeline and the OpenTelemetry
+    consumer print nothing to stdout or stderr (every module logs through the one library
+    logger, silent below WARNING)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_FEATURE], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_every_module_logs_through_the_library_logger() -> None:
+    """No module of the package makes a structlog or stdlib logger of its own."""
+    root = Path(__file__).parent.parent / "microscheduler"
+    own = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name not in ("_logging.py", "_demo.py")
+        and ("structlog.get_logger" in path.read_text() or "getLogger(" in path.read_text())
+    ]
+    assert own == []
+
+
+async def test_the_stdlib_level_gates_every_level_before_structlog() -> None:
+    """With the stdlib logger at its default (WARNING), not even INFO events reach
+    structlog's processors (capture_logs sees none); at INFO they do."""
+    library = logging.getLogger("microscheduler")
+    with capture_logs() as logs:
+        async with TaskExecutor(1) as executor:
+            await executor.execute(task(const(1)))
+    assert logs == []
+    library.setLevel(logging.INFO)
+    try:
+        with capture_logs() as logs:
+            async with TaskExecutor(1) as executor:
+                await executor.execute(task(const(1)))
+    finally:
+        library.setLevel(logging.NOTSET)
+    assert [entry["event"] for entry in logs] == ["executor_started", "executor_stopped"]
+
+
+STRUCTLOG_ONLY = textwrap.dedent(
+    """
+    import asyncio
+    import logging
+    import structlog
+
+    from microscheduler import Task, TaskExecutor
+
+    async def main():
+        async with TaskExecutor(1) as executor:
+            await executor.execute(Task(name="quiet", compute=lambda *_: 1))
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()]
+    )
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the one line
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_structlog_only_app_needs_one_stdlib_line() -> None:
+    """An app that configured structlog only, plus the documented one-line stdlib setup,
+    gets the library's INFO events rendered by its own structlog processors."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-c", STRUCTLOG_ONLY], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(r["event"], r["level"]) for r in records] == [
+        ("executor_started", "info"),
+        ("executor_stopped", "info"),
+    ]

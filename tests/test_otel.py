@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from _helpers import Gate, const, task
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -132,3 +133,73 @@ async def test_failed_and_timed_out_runs_have_error_status(
     assert attrs(by_task["broken"])["microscheduler.outcome"] == "failed"
     assert by_task["slow"].status.status_code is StatusCode.ERROR
     assert attrs(by_task["slow"])["microscheduler.outcome"] == "timed_out"
+
+
+async def test_a_span_opened_inside_a_compute_is_a_child_of_its_run(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A span a compute opens, async on the loop or sync in a thread, first run and rerun
+    alike, is a child of that run's microscheduler.run span; the caller's context is left
+    as it was."""
+    tracer = provider.get_tracer("test")
+    gate = Gate()
+
+    async def inner_async(r: object, s: object, c: InterruptContext) -> str:
+        with tracer.start_as_current_span("inner-async"):
+            return str(await gate(r, s, c))
+
+    def inner_sync(r: object, s: object, c: InterruptContext) -> str:
+        with tracer.start_as_current_span("inner-sync"):
+            return "sync"
+
+    config = WorkerConfig(on_event=tracing(provider))
+    async with TaskExecutor.from_config(config) as executor:
+        with tracer.start_as_current_span("request") as request:
+            handle = executor.submit_nowait(task(inner_async, BG, name="index"))
+            await gate.started.wait()
+            gate.started.clear()
+            assert await executor.execute(task(inner_sync, UI, name="chat")) == "sync"
+            await gate.started.wait()
+            gate.release.set()
+            assert await handle == "done"
+            assert trace.get_current_span() is request
+    finished = exporter.get_finished_spans()
+    run_ids = {
+        (attrs(s)["microscheduler.task"], attrs(s)["microscheduler.attempt"]): s.context.span_id
+        for s in runs(exporter)
+        if s.context is not None
+    }
+    inners = [s for s in finished if s.name.startswith("inner")]
+    parents = sorted((s.name, s.parent.span_id if s.parent else None) for s in inners)
+    assert parents == sorted(
+        [
+            ("inner-async", run_ids["index", 1]),
+            ("inner-async", run_ids["index", 2]),
+            ("inner-sync", run_ids["chat", 1]),
+        ]
+    )
+
+
+async def test_a_failed_run_records_its_exception(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A failed run's span records the exception as an 'exception' event and carries
+    error.type, as OpenTelemetry's semantic conventions ask; a timed-out one likewise."""
+
+    async def broken(r: object, s: object, c: InterruptContext) -> None:
+        raise ValueError("boom")
+
+    config = WorkerConfig(on_event=tracing(provider))
+    async with TaskExecutor.from_config(config) as executor:
+        with pytest.raises(ValueError, match="boom"):
+            await executor.execute(task(broken, name="broken"))
+        with pytest.raises(TimeoutError):
+            await executor.execute(task(Gate(), name="slow", timeout=0.01))
+    by_task = {attrs(s)["microscheduler.task"]: s for s in runs(exporter)}
+    failed = by_task["broken"]
+    assert attrs(failed)["error.type"] == "ValueError"
+    (exception,) = [e for e in failed.events if e.name == "exception"]
+    assert exception.attributes is not None
+    assert exception.attributes["exception.type"] == "ValueError"
+    assert exception.attributes["exception.message"] == "boom"
+    assert attrs(by_task["slow"])["error.type"] == "TimeoutError"

@@ -4,12 +4,16 @@ a stream of urgent work, and how each bound changes it."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from typing import Any
 
 import pytest
 from _helpers import Counter, Gate, const, settle, task, wait_until
 
+import microscheduler._thrash
 from microscheduler import InterruptContext, Priority, TaskExecutor, TaskStatus, WorkerConfig
+from microscheduler._thrash import THRASH_INTERVAL, THRASH_RUNS, THRASH_WINDOW, ThrashWatch
 from microscheduler.pytest_plugin import ExecutorFactory
 
 UI, LE, BG = Priority.UI, Priority.LAST_EFFORT, Priority.BACKGROUND
@@ -149,3 +153,62 @@ class TestWastedRuns:
         await single.execute(task(const(None), UI))
         assert await background == int(checkpoint)
         assert single.statistics().wasted_runs == wasted
+
+
+class _Recorder:
+    """A logger that keeps its warnings (event name and keys)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **values: Any) -> None:
+        self.warnings.append((event, values))
+
+
+class TestThrashWarning:
+    def test_warns_once_at_a_sustained_rate_of_wasted_runs(self) -> None:
+        """THRASH_RUNS wasted runs within the window warn once, naming min_background_slice
+        and wasted_runs; more within the interval stay silent; later thrash warns again."""
+        log = _Recorder()
+        watch = ThrashWatch(min_background_slice=0.0)
+        times = [i * 0.01 for i in range(THRASH_RUNS)]
+        warned = [watch.wasted(t, n, log) for n, t in enumerate(times, start=1)]
+        assert warned == [False] * (THRASH_RUNS - 1) + [True]
+        assert not any(watch.wasted(1.0 + i * 0.01, 100 + i, log) for i in range(50))
+        later = THRASH_INTERVAL + 10.0
+        assert [watch.wasted(later + i * 0.01, 200 + i, log) for i in range(THRASH_RUNS)][-1]
+        assert [event for event, _ in log.warnings] == ["background_thrashing"] * 2
+        _event, values = log.warnings[0]
+        assert values["wasted_runs"] == THRASH_RUNS and values["min_background_slice"] == 0.0
+        assert "min_background_slice" in values["fix"] and "wasted_runs" in values["fix"]
+
+    def test_wasted_runs_spread_wider_than_the_window_do_not_warn(self) -> None:
+        """The same number of wasted runs spread over more than the window is no thrash."""
+        log = _Recorder()
+        watch = ThrashWatch(min_background_slice=0.0)
+        step = THRASH_WINDOW / (THRASH_RUNS - 1) * 1.5
+        assert not any(watch.wasted(i * step, i + 1, log) for i in range(5 * THRASH_RUNS))
+        assert log.warnings == []
+
+    async def test_an_executor_logs_background_thrashing(
+        self,
+        executor_factory: ExecutorFactory,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A UI stream preempting a Background run before each checkpoint logs one
+        background_thrashing WARNING through the library logger (the window is widened so
+        that the machine's speed decides nothing)."""
+        monkeypatch.setattr(microscheduler._thrash, "THRASH_WINDOW", math.inf)
+        caplog.set_level(logging.WARNING, logger="microscheduler")
+        executor = await executor_factory(WorkerConfig())
+        gate = Gate()
+        background = executor.submit_nowait(task(gate, BG))
+        await ui_stream(executor, gate, rounds=THRASH_RUNS + 3)
+        gate.release.set()
+        await background
+        assert executor.statistics().wasted_runs == THRASH_RUNS + 3
+        messages = [r.getMessage() for r in caplog.records if r.name == "microscheduler"]
+        (warning,) = [m for m in messages if "background_thrashing" in m]
+        assert f"wasted_runs={THRASH_RUNS}" in warning
+        assert "min_background_slice=0.0" in warning

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -24,6 +25,26 @@ from microscheduler import (
 
 async def noop(resource: object, state: TaskState, ctx: InterruptContext) -> None:
     return None
+
+
+async def _four(resource: object, state: object, ctx: InterruptContext, extra: int) -> int:
+    return extra
+
+
+class _TwoParameters:
+    def compute(self, resource: object, state: object) -> None:
+        return None
+
+    def __call__(self, resource: object, state: object) -> None:
+        return None
+
+
+class _ThreeParameters:
+    async def compute(self, resource: object, state: object, ctx: InterruptContext) -> None:
+        return None
+
+    async def __call__(self, resource: object, state: object, ctx: InterruptContext) -> None:
+        return None
 
 
 class TestTaskValidation:
@@ -80,6 +101,47 @@ class TestTaskValidation:
         """A saved_state that is not bytes is a TypeError naming the field."""
         with pytest.raises(TypeError, match="Task saved_state must be bytes"):
             Task(name="x", compute=noop, saved_state="abc")  # type: ignore[arg-type]
+
+    def test_saved_state_without_initial_state_is_refused(self) -> None:
+        """A saved_state with no initial_state to restore it into is a ValueError naming
+        both fields; with one it is accepted."""
+        with pytest.raises(ValueError, match="saved_state needs an initial_state"):
+            Task(name="x", compute=noop, saved_state=b"41")
+        assert Task(name="x", compute=noop, initial_state=Counter, saved_state=b"41").saved_state
+
+    @pytest.mark.parametrize(
+        "compute",
+        [
+            pytest.param(lambda resource, state: None, id="two parameters"),
+            pytest.param(lambda resource, state, interrupt, extra: None, id="four parameters"),
+            pytest.param(lambda r, s, i, *, flag: None, id="a required keyword"),
+            pytest.param(functools.partial(noop, None), id="a partial leaving two"),
+            pytest.param(_TwoParameters().compute, id="a bound method of two"),
+            pytest.param(_TwoParameters(), id="a callable object of two"),
+        ],
+    )
+    def test_a_compute_with_the_wrong_parameters_is_refused(self, compute: Any) -> None:
+        """A compute that cannot take (resource, state, interrupt) is a TypeError at Task()
+        that names the task and the parameters it has."""
+        with pytest.raises(TypeError, match=r"Task 'x': compute must take three positional"):
+            Task(name="x", compute=compute)
+
+    @pytest.mark.parametrize(
+        "compute",
+        [
+            pytest.param(noop, id="three parameters"),
+            pytest.param(lambda *args: None, id="*args"),
+            pytest.param(lambda r, *rest, **kw: None, id="one and *rest"),
+            pytest.param(lambda r, s, i, extra=1, *, flag=2: None, id="with defaults"),
+            pytest.param(functools.partial(_four, extra=1), id="a partial leaving three"),
+            pytest.param(_ThreeParameters().compute, id="a bound method of three"),
+            pytest.param(_ThreeParameters(), id="a callable object of three"),
+            pytest.param(print, id="a builtin"),
+        ],
+    )
+    def test_a_compute_that_takes_three_arguments_is_accepted(self, compute: Any) -> None:
+        """Every callable that binds three positional arguments is a valid compute."""
+        assert Task(name="x", compute=compute).compute is compute
 
     def test_async_and_sync_computes_are_told_apart(self) -> None:
         """async def (or an async __call__) runs on the loop; a plain def in a thread."""

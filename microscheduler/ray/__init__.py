@@ -9,7 +9,8 @@ Three pieces, usable apart:
   remote call (``ray.cancel``) and waits until it has stopped, and a rerun resumes from
   the last checkpoint.
 * :func:`serve` / :func:`connect` — host the executor in a named, detached Ray actor and
-  submit to it from any process of the cluster with the executor's own API.
+  submit to it from any process of the cluster with the executor's own API (in the Ray
+  namespace ``"microscheduler"`` unless both name another).
 
 The core package never imports this module, nor Ray.
 """

@@ -18,9 +18,14 @@ from ._handle import RemoteTaskHandle, rebuild
 from ._pool import until_dead
 from ._server import SchedulerActor
 
-__all__ = ("SchedulerClient", "connect", "serve")
+__all__ = ("DEFAULT_NAMESPACE", "SchedulerClient", "connect", "serve")
 
 T = TypeVar("T")
+
+#: The Ray namespace of scheduler actors when ``serve``/``connect`` name none. Fixed, not
+#: the job's: a driver that calls ``ray.init()`` without a namespace gets an anonymous one
+#: of its own, where no other driver would find the scheduler.
+DEFAULT_NAMESPACE = "microscheduler"
 
 #: Seconds ``shutdown``/``close`` wait for Ray to finish with the actors they end.
 WIND_DOWN_TIMEOUT = 10.0
@@ -60,7 +65,9 @@ async def serve(
         name: The actor's name, unique in its namespace.
         config: The executor's configuration; it travels to the actor through Ray's
             serializer, resource factory included.
-        namespace: The Ray namespace of the actor (default: the job's namespace).
+        namespace: The Ray namespace of the actor; ``"microscheduler"`` by default,
+            whatever namespace the calling job has, so that ``connect(name)`` from any
+            driver finds it.
         actor_options: Extra Ray options for the scheduler actor (``max_concurrency``, the
             number of calls it holds at once, defaults to 10,000).
 
@@ -73,6 +80,7 @@ async def serve(
     """
     if not isinstance(config, WorkerConfig):
         raise TypeError(f"serve() needs a WorkerConfig, got {config!r}")
+    namespace = _namespace(namespace)
     options: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
@@ -86,8 +94,8 @@ async def serve(
         actor = _remote_class("scheduler").options(**options).remote()
     except ValueError as exc:
         raise ValueError(
-            f"a scheduler actor named {name!r} already exists; connect({name!r}) to it, "
-            f"or shut it down first"
+            f"a scheduler actor named {name!r} already exists in Ray namespace "
+            f"{namespace!r}; connect({name!r}) to it, or shut it down first"
         ) from exc
     try:
         failure = await actor.start.remote(config)
@@ -107,14 +115,23 @@ async def connect(name: str, *, namespace: str | None = None) -> SchedulerClient
     The client watches over its calls: if this process exits, the scheduler cancels every
     call it still has (a small guardian actor, owned by this process, dies with it).
 
+    Args:
+        name: The scheduler actor's name.
+        namespace: The Ray namespace to look in; ``"microscheduler"`` by default, as
+            for :func:`serve` (so any driver of the cluster finds it, whatever namespace
+            its own job has).
+
     Raises:
-        SchedulerUnavailableError: No scheduler actor has this name.
+        SchedulerUnavailableError: No scheduler actor has this name in that namespace (the
+            message names the namespace searched).
     """
+    namespace = _namespace(namespace)
     try:
         actor = ray.get_actor(name, namespace=namespace)
     except ValueError as exc:
         raise SchedulerUnavailableError(
-            f"no scheduler actor named {name!r}: start one with serve({name!r}, config)"
+            f"no scheduler actor named {name!r} in Ray namespace {namespace!r}: start one "
+            f"with serve({name!r}, config) (serve and connect must name the same namespace)"
         ) from exc
     guardian = _remote_class("guardian").options(num_cpus=0, max_restarts=0).remote()
     client_id = uuid.uuid4().hex
@@ -124,6 +141,14 @@ async def connect(name: str, *, namespace: str | None = None) -> SchedulerClient
         ray.kill(guardian, no_restart=True)
         raise scheduler_gone(name, exc) from exc
     return SchedulerClient(name, actor, client_id, guardian)
+
+
+def _namespace(namespace: str | None) -> str:
+    if namespace is None:
+        return DEFAULT_NAMESPACE
+    if not isinstance(namespace, str) or not namespace:
+        raise ValueError(f"namespace must be a non-empty str or None, got {namespace!r}")
+    return namespace
 
 
 class SchedulerClient:

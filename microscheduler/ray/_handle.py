@@ -7,10 +7,11 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 import ray
-import structlog
 from ray.exceptions import RayActorError, TaskCancelledError
 
 from microscheduler import ExecutorShutdownError, Priority, Task, TaskStatus
+from microscheduler._exceptions import HandleNotDoneError
+from microscheduler._logging import logger
 
 from ._errors import SchedulerUnavailableError, scheduler_gone
 from ._server import Outcome
@@ -18,8 +19,6 @@ from ._server import Outcome
 __all__ = ("RemoteTaskHandle", "rebuild")
 
 T_co = TypeVar("T_co", covariant=True)
-
-logger = structlog.get_logger("microscheduler")
 
 
 def rebuild(outcome: Outcome) -> BaseException:
@@ -100,11 +99,14 @@ class RemoteTaskHandle(Generic[T_co]):
         """Return the result, or raise the execution's exception.
 
         Raises:
-            RuntimeError: The execution has no outcome yet.
+            HandleNotDoneError: The execution has no outcome yet (a ``RuntimeError`` and an
+                ``asyncio.InvalidStateError``).
             asyncio.CancelledError: The execution was cancelled.
         """
         if not self._future.done():
-            raise RuntimeError(f"task {self.name!r} is not done yet; await the handle instead")
+            raise HandleNotDoneError(
+                f"task {self.name!r} is not done yet; await the handle instead"
+            )
         return self._future.result()
 
     def cancel(self) -> bool:
@@ -133,7 +135,8 @@ class RemoteTaskHandle(Generic[T_co]):
             raise
 
     def __repr__(self) -> str:
-        return f"<RemoteTaskHandle {self.name!r} {self._priority} {self.status.value}>"
+        key = "" if self._task.key is None else f" key={self._task.key!r}"
+        return f"<RemoteTaskHandle {self.name!r}{key} {self._priority} {self.status.value}>"
 
     async def _follow(self) -> None:
         """Consume the scheduler's reports for this call until its outcome."""

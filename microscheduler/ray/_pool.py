@@ -9,14 +9,13 @@ from typing import Any
 
 import anyio
 import ray
-import structlog
 from ray.exceptions import RayActorError
 
 from microscheduler import WorkerType
+from microscheduler._logging import logger
 
 __all__ = ("ActorPool", "actor_pool")
 
-logger = structlog.get_logger("microscheduler")
 
 #: Seconds shutdown waits for a killed actor to be reported dead.
 KILL_TIMEOUT = 10.0

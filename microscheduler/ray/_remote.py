@@ -9,7 +9,6 @@ from typing import Any, NoReturn
 
 import anyio
 import ray
-import structlog
 from ray.exceptions import (
     ActorUnavailableError,
     RayActorError,
@@ -18,12 +17,12 @@ from ray.exceptions import (
 )
 
 from microscheduler import InterruptContext, TaskInterruptedError
+from microscheduler._logging import logger
 
 from ._errors import RemoteActorError
 
 __all__ = ("Checkpoint", "run_remote")
 
-logger = structlog.get_logger("microscheduler")
 
 #: Seconds an interrupted remote call is given to stop after ``ray.cancel``.
 DEFAULT_CANCEL_TIMEOUT = 10.0

@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import ray.cloudpickle
-import structlog
 from ray.exceptions import RayActorError
 
 from microscheduler import (
+    ExecutorNotStartedError,
     ExecutorStatistics,
     InterruptContext,
     Priority,
@@ -36,10 +36,10 @@ from microscheduler import (
     TaskHandle,
     WorkerConfig,
 )
+from microscheduler._logging import logger
 
 __all__ = ("Outcome", "SchedulerActor")
 
-logger = structlog.get_logger("microscheduler")
 
 Outcome = tuple[Any, ...]
 _PLAIN = (type(None), bool, int, float, str, bytes)  # always serialisable
@@ -67,6 +67,10 @@ class _Tracked:
         self.compute = compute
         self.call = call
 
+    @property
+    def __wrapped__(self) -> Any:  # a join compares the task's own compute
+        return self.compute
+
     async def __call__(self, resource: object, state: object, interrupt: InterruptContext) -> Any:
         self.call.changed.set()
         try:
@@ -85,6 +89,10 @@ class _TrackedSync:
         self.compute = compute
         self.call = call
         self.loop = loop
+
+    @property
+    def __wrapped__(self) -> Any:  # a join compares the task's own compute
+        return self.compute
 
     def __call__(self, resource: object, state: object, interrupt: InterruptContext) -> Any:
         self.loop.call_soon_threadsafe(self.call.changed.set)
@@ -110,16 +118,27 @@ class SchedulerActor:
         self._executor: TaskExecutor | None = None
         self._calls: dict[str, _Call] = {}
         self._guardians: dict[str, asyncio.Task[None]] = {}
+        # Set once start() has ended: a client of another process may connect (the name
+        # exists) while the executor is still starting, and its calls wait for that.
+        self._ready = asyncio.Event()
 
     async def start(self, config: WorkerConfig) -> Outcome | None:
         """Build and start the executor; an error is returned, not raised (exact type)."""
         executor = TaskExecutor.from_config(config)
         try:
             await executor.start()
+            self._executor = executor
         except Exception as exc:
             return ("error", _portable(exc, "start"), exc.__cause__)
-        self._executor = executor
+        finally:
+            self._ready.set()
         return None
+
+    async def _started(self) -> TaskExecutor:
+        await self._ready.wait()
+        if self._executor is None:
+            raise ExecutorNotStartedError("the scheduler actor's executor failed to start")
+        return self._executor
 
     async def run(
         self,
@@ -130,7 +149,11 @@ class SchedulerActor:
         timeout: float | None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Admit ``task`` and report its statuses and its outcome (see the module doc)."""
-        assert self._executor is not None
+        try:
+            executor = await self._started()
+        except ExecutorNotStartedError as exc:
+            yield ("admitted", exc)
+            return
         call = _Call(client)
         loop = asyncio.get_running_loop()
         compute = _Tracked(task.compute, call) if task.is_async else None
@@ -140,7 +163,7 @@ class SchedulerActor:
         self._calls[call_id] = call
         try:
             try:
-                handle = await self._executor.submit(wrapped, priority, timeout=timeout)
+                handle = await executor.submit(wrapped, priority, timeout=timeout)
             except Exception as exc:
                 yield ("admitted", _portable(exc, task.name))
                 return
@@ -213,8 +236,7 @@ class SchedulerActor:
 
     async def statistics(self) -> ExecutorStatistics:
         """The hosted executor's statistics."""
-        assert self._executor is not None
-        return self._executor.statistics()
+        return (await self._started()).statistics()
 
     async def shutdown(self, drain: bool, timeout: float | None) -> None:
         """Shut the hosted executor down (its actor pool included)."""

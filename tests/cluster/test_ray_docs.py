@@ -32,7 +32,8 @@ def _run(path: Path, ray_address: str) -> list[str]:
 def test_the_ray_snippet_answers(ray_address: str, tmp_path: Path) -> None:
     """The docs' Ray snippet (the README's too) serves a scheduler and gets the answer."""
     docs = (ROOT / "docs" / "integrations.md").read_text()
-    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", docs, re.DOTALL) if "ray" in b]
+    blocks = re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
+    (snippet,) = [b for b in blocks if "actor_pool" in b]  # (the processes recipe has its test)
     script = tmp_path / "snippet.py"
     script.write_text(snippet + "\n\nray.init()\nasyncio.run(main())\nray.shutdown()\n")
     assert _run(script, ray_address)[-1:] == ["hello: 20 steps"]

@@ -90,14 +90,18 @@ async def test_the_tasks_exception_and_timeouts_reach_the_caller(client: Schedul
 
 
 async def test_a_handle_cancel_cancels_the_remote_run(client: SchedulerClient) -> None:
-    """A running handle reports RUNNING and no result yet; handle.cancel() cancels the run
-    in the scheduler, which cancels its remote call."""
+    """A running handle reports RUNNING and no result yet (an error both RuntimeError and
+    asyncio.InvalidStateError; its repr shows the key); handle.cancel() cancels the run in
+    the scheduler, which cancels its remote call."""
     actor = stepper(client.name)
-    handle = await client.submit(Task(name="count", compute=count), BG)
+    handle = await client.submit(Task(name="count", compute=count, key="job-1"), BG)
     await until(actor.holding.remote, "the remote count holds at step 5")
     await until(lambda: _running(handle), "the scheduler reported the run")
     with pytest.raises(RuntimeError, match="^task 'count' is not done yet"):
         handle.result()
+    with pytest.raises(asyncio.InvalidStateError, match="^task 'count' is not done yet"):
+        handle.result()
+    assert "key='job-1'" in repr(handle)
     assert not handle.done()
     assert handle.cancel()
     assert not handle.cancel()  # it already has its outcome
