@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ._events import EventCallback
 from ._exceptions import ConfigError
+from ._numbers import is_number
 from ._priority import WorkerType
 from ._snapshots import SnapshotStore
 
@@ -109,7 +110,7 @@ class WorkerConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} cannot be negative, got {getattr(self, name)}")
         grace = self.interrupt_grace
-        if not isinstance(grace, int | float) or isinstance(grace, bool):
+        if not is_number(grace):
             raise TypeError(f"interrupt_grace must be a number of seconds, got {grace!r}")
         if grace < 0:
             raise ConfigError(f"interrupt_grace cannot be negative, got {grace}")
@@ -117,7 +118,7 @@ class WorkerConfig:
             raise ConfigError("interrupt_grace must be a number of seconds, got nan")
         warning = self.interrupt_warning
         if warning is not None:
-            if not isinstance(warning, int | float) or isinstance(warning, bool):
+            if not is_number(warning):
                 raise TypeError(f"interrupt_warning must be seconds or None, got {warning!r}")
             if not warning > 0:
                 raise ConfigError(f"interrupt_warning must be > 0 seconds or None, got {warning}")
@@ -148,7 +149,7 @@ class WorkerConfig:
             value = getattr(self, name)
             if value is None and name == "max_background_wait":
                 continue
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            if not is_number(value):
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
             if math.isnan(value) or value < 0:
                 raise ConfigError(f"{name} cannot be negative, got {value}")

@@ -12,6 +12,7 @@ from types import FunctionType, MethodType
 from typing import Any, Generic, TypeVar, overload
 
 from ._interrupt import InterruptContext
+from ._numbers import is_number
 from ._priority import Priority
 from ._state import NoOpTaskState, TaskState
 
@@ -204,7 +205,7 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
     """Return ``timeout`` if it is None or a non-negative number of seconds."""
     if timeout is None:
         return None
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+    if not is_number(timeout):
         raise TypeError(f"{what} must be a number of seconds or None, got {timeout!r}")
     if math.isnan(timeout) or timeout < 0:
         raise ValueError(f"{what} must be >= 0 seconds or None, got {timeout!r}")
