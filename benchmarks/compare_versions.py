@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import gc
 import importlib
-import logging
 import statistics
 import subprocess
 import sys
@@ -128,8 +127,6 @@ def main() -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     quiet_logging()
-    # The preempt row thrashes on purpose: no background_thrashing warnings in the table.
-    logging.getLogger("microscheduler").setLevel(logging.ERROR)
     import microscheduler  # noqa: F401 - the versions' classes say __module__ = "microscheduler"
 
     labels = [spec.split("=", 1)[0] for spec in args.versions]
