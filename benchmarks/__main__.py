@@ -28,6 +28,7 @@ from . import (
     bench_memory,
     bench_overhead,
     bench_preemption,
+    bench_process,
     bench_ray,
     bench_resume,
     bench_scale,
@@ -47,9 +48,12 @@ BENCHMARKS: dict[str, Callable[[Settings, str], list[Row]]] = {
     # in --quick).
     "service": bench_service.measure,
     "ray": bench_ray.measure,
+    # Child processes and a client process; in --quick, a few seconds on asyncio only.
+    "process": bench_process.measure,
 }
 ORDER = [
-    "overhead", "scale", "bulk", "preemption", "memory", "resume", "checkpoint", "service", "ray",
+    "overhead", "scale", "bulk", "preemption", "process", "memory", "resume", "checkpoint",
+    "service", "ray",
 ]  # fmt: skip
 
 

@@ -59,14 +59,15 @@ def indexer(delay: float) -> Compute:
 
 
 async def main(db: str = "resumable_indexer.db", delay: float = 0.1) -> None:
-    store = SQLiteSnapshotStore(db)  # checkpoints outlive the process
-    config = WorkerConfig(snapshot_store=store)
-    async with TaskExecutor.from_config(config) as executor:
-        task = Task(
-            name="index", key="index-corpus", compute=indexer(delay), initial_state=Progress()
-        )
-        result = await executor.execute(task)  # a rerun resumes from the last save_state
-        print(result)
+    # Checkpoints outlive the process. The store is yours: executors never close it.
+    async with SQLiteSnapshotStore(db) as store:
+        config = WorkerConfig(snapshot_store=store)
+        async with TaskExecutor.from_config(config) as executor:
+            task = Task(
+                name="index", key="index-corpus", compute=indexer(delay), initial_state=Progress()
+            )
+            result = await executor.execute(task)  # a rerun resumes from the last save_state
+            print(result)
 
 
 if __name__ == "__main__":

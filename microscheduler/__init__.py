@@ -15,6 +15,7 @@ from ._exceptions import QueueFullError as QueueFullError
 from ._exceptions import StateRestoreError as StateRestoreError
 from ._exceptions import StateSaveError as StateSaveError
 from ._exceptions import TaskInterruptedError as TaskInterruptedError
+from ._exceptions import WorkerProcessError as WorkerProcessError
 from ._executor import TaskExecutor as TaskExecutor
 from ._handle import TaskHandle as TaskHandle
 from ._handle import TaskStatus as TaskStatus
@@ -56,6 +57,7 @@ __all__ = (
     "TaskStatus",
     "WorkerConfig",
     "WorkerInfo",
+    "WorkerProcessError",
     "WorkerType",
 )
 

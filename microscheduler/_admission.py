@@ -24,8 +24,9 @@ from ._ledger import Ledger
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
 from ._preemption import Preemption
 from ._priority import Priority
+from ._same_work import same_work
 from ._snapshots import SnapshotStore
-from ._task import Task, check_priority, check_timeout, new_state, same_work
+from ._task import Task, check_priority, check_timeout, new_state
 from ._worker import Worker
 
 __all__ = ("Admission",)
@@ -144,11 +145,14 @@ class Admission:
             execution._submit_deadline = loop.call_later(
                 timeout, self._outcomes.expire_submit_deadline, execution, timeout
             )
-        self._lanes.put_new(execution)
         if lane.priority is not Priority.BACKGROUND:
+            # First: the victims' cancellations are then delivered before the worker this
+            # work wakes runs, so a preempted run (a child process being paused) has
+            # stopped before the urgent work starts.
             self._preemption.urgent_admitted()
         elif self._ages:
             self._outcomes.start_aging(execution)
+        self._lanes.put_new(execution)
         return execution
 
     def _join(
@@ -232,6 +236,13 @@ class Admission:
         worker = self.worker_of_task[current]
         running = worker.current
         name = running.name if running is not None else "?"
+        key = task.key
+        if running is not None and key is not None and self._keys.get(key) is running:
+            raise RuntimeError(
+                f"execute({task.name!r}) from inside task {name!r} would deadlock: its key "
+                f"{key!r} is the very execution that is running, which would wait for "
+                f"itself; use another key, or no key, for the inner work"
+            )
         if all(other is worker for other in self._workers if lane in other.lanes):
             raise RuntimeError(
                 f"execute({task.name!r}) from inside task {name!r} would deadlock: its "

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import pickle
+import signal
 from collections.abc import Callable
+from typing import Literal
 
 from ._events import EventCallback
 from ._exceptions import ConfigError
@@ -12,12 +16,19 @@ from ._numbers import is_number
 from ._priority import WorkerType
 from ._snapshots import SnapshotStore
 
-__all__ = ("ResourceFactory", "WorkerConfig")
+__all__ = ("DEFAULT_PROCESS_PREEMPTION", "ProcessPreemption", "ResourceFactory", "WorkerConfig")
 
 #: Called once per worker at start with ``(worker_id, worker_type)``. It may return a plain
 #: object, an awaitable (awaited) or an async or sync context manager (entered for the
 #: worker's lifetime, exited at shutdown); an undecorated generator is refused at start.
 ResourceFactory = Callable[[int, WorkerType], object]
+
+#: What preempting a process compute does: stop its child (and continue it later), or kill
+#: it (and rerun the task from its last snapshot in a fresh child).
+ProcessPreemption = Literal["pause", "restart"]
+
+#: ``"pause"`` where the platform can stop a process (it has ``SIGSTOP``), else ``"restart"``.
+DEFAULT_PROCESS_PREEMPTION: ProcessPreemption = "pause" if hasattr(signal, "SIGSTOP") else "restart"
 
 _BUFFER_FIELDS = ("ui_queue_buffer_size", "last_effort_buffer_size", "background_buffer_size")
 
@@ -65,6 +76,20 @@ class WorkerConfig:
         min_background_slice: Seconds a Background run may go on before urgent work
             preempts it (the preemption waits until then, if urgent work still waits);
             ``0`` preempts at once.
+        process_initializer: For ``Task(runs_in="process")`` computes: a picklable
+            zero-argument callable run once in each worker's child process; what it
+            returns is the ``resource`` of every process compute in that child (a loaded
+            model, an index). Without one, process computes receive None.
+        process_preemption: What preempting a process compute does. ``"pause"`` (the
+            default where the platform has ``SIGSTOP``) stops the child at once and
+            continues the same run later: nothing is recomputed. ``"restart"`` kills
+            the child and reruns the task from its last snapshot in a fresh one (for
+            work that must release its memory or its device while preempted).
+        store_timeout: Seconds any one call to the snapshot store (``load``, ``save``,
+            ``delete``, ``open``, ``close``) may take. A call that outlives it is cancelled
+            and the run fails with ``StateRestoreError`` (a load) or ``StateSaveError`` (a
+            save) naming ``store_timeout``; so a stuck store can hold neither a worker nor
+            ``shutdown()`` for longer than this.
 
     Raises:
         ConfigError: A count, capacity or grace is out of range.
@@ -88,6 +113,9 @@ class WorkerConfig:
     max_preemptions: int | None = None
     background_quiet_period: float = 0.0
     min_background_slice: float = 0.0
+    store_timeout: float = 30.0
+    process_initializer: Callable[[], object] | None = None
+    process_preemption: ProcessPreemption = DEFAULT_PROCESS_PREEMPTION
 
     def __post_init__(self) -> None:
         for name in ("ui_workers", "background_workers", *_BUFFER_FIELDS):
@@ -130,6 +158,31 @@ class WorkerConfig:
         if not isinstance(self.preempt_background, bool):
             raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
         self._check_store_events_and_starvation_bounds()
+        self._check_process_fields()
+
+    def _check_process_fields(self) -> None:
+        mode = self.process_preemption
+        if mode not in ("pause", "restart"):
+            raise ConfigError(f"process_preemption must be 'pause' or 'restart', got {mode!r}")
+        if mode == "pause" and not hasattr(signal, "SIGSTOP"):
+            raise ConfigError(
+                "process_preemption='pause' needs SIGSTOP, which this platform lacks; "
+                "use process_preemption='restart'"
+            )
+        initializer = self.process_initializer
+        if initializer is None:
+            return
+        if not callable(initializer):
+            raise TypeError(
+                f"process_initializer must be a zero-argument callable, got {initializer!r}"
+            )
+        try:
+            pickle.dumps(initializer)
+        except Exception as exc:
+            # It travels to each child process: refused here rather than at a first run.
+            raise TypeError(
+                f"process_initializer must pickle (a module-level def), got {initializer!r}: {exc}"
+            ) from exc
 
     def _check_store_events_and_starvation_bounds(self) -> None:
         store = self.snapshot_store
@@ -145,6 +198,15 @@ class WorkerConfig:
                     f"on_event must be a callable taking a SchedulerEvent, a tuple of them or "
                     f"None, got {self.on_event!r}"
                 )
+            if _is_async(callback):
+                # Never awaited, it would observe nothing (only a RuntimeWarning).
+                raise TypeError(
+                    f"on_event callback {callback!r} is an async function: callbacks are "
+                    f"called synchronously on the event loop and never awaited; use a plain "
+                    f"function, and from it schedule async work with "
+                    f"asyncio.get_running_loop().create_task(...) (keeping a reference to "
+                    f"the task)"
+                )
         for name in ("background_quiet_period", "min_background_slice", "max_background_wait"):
             value = getattr(self, name)
             if value is None and name == "max_background_wait":
@@ -153,6 +215,11 @@ class WorkerConfig:
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
             if math.isnan(value) or value < 0:
                 raise ConfigError(f"{name} cannot be negative, got {value}")
+        bound = self.store_timeout
+        if not is_number(bound):
+            raise TypeError(f"store_timeout must be a number of seconds, got {bound!r}")
+        if not bound > 0:
+            raise ConfigError(f"store_timeout must be > 0 seconds, got {bound}")
         limit = self.max_preemptions
         if limit is not None:
             if not isinstance(limit, int) or isinstance(limit, bool):
@@ -199,3 +266,9 @@ class WorkerConfig:
                 problem = "worker counts cannot be negative"
             raise ConfigError(f"{problem}: processor_count must be >= 1, got {processor_count}")
         return cls(ui_workers=1, background_workers=processor_count - 1)
+
+
+def _is_async(callback: object) -> bool:
+    """True for an async function, a partial of one, or an object whose ``__call__`` is."""
+    call = type(callback).__call__  # every callable type has one
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._interrupt import InterruptContext
 
-__all__ = ("NOT_RUN", "InContext", "call_sync", "sync_computes_running")
+__all__ = ("NOT_RUN", "InContext", "RaisedInThread", "call_sync", "sync_computes_running")
 
 _NONE: Any = object()
 NOT_RUN: Any = object()  # a sync compute's thread found its run interrupted before it began
@@ -23,6 +23,21 @@ def sync_computes_running() -> int:
     return _sync_running
 
 
+class RaisedInThread:
+    """A ``GeneratorExit`` a sync compute raised, carried back as a value.
+
+    Delivered as the thread's exception, asyncio would throw it into the worker task, and
+    a thrown ``GeneratorExit`` closes every frame of the task instead of reaching the
+    worker's handler: the worker would end. Returned instead, it is raised again on the
+    loop, where it propagates like any other exception.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def call_sync(compute: Any, resource: object, state: object, ctx: InterruptContext) -> Any:
     """Run a sync compute in its worker thread, unless its run was interrupted before the
     thread got to it (a caller that gave up meanwhile must not see its compute start)."""
@@ -33,6 +48,8 @@ def call_sync(compute: Any, resource: object, state: object, ctx: InterruptConte
         _sync_running += 1
     try:
         return compute(resource, state, ctx)
+    except GeneratorExit as exc:
+        return RaisedInThread(exc)
     finally:
         with _sync_lock:
             _sync_running -= 1

@@ -1,11 +1,11 @@
 """Every use of a CPython (or anyio) private name in the package, in one place.
 
 The asyncio names were checked on CPython 3.11.7, 3.12.1 and 3.13.0, and anyio's cancel
-message on anyio 4.16; ``tests/test_cpython.py`` fails if one of them changes shape. Elsewhere the package uses public API only, with
-one documented exception: :class:`~microscheduler._lanes.Lane` overrides the
-``asyncio.Queue`` extension hooks ``_init``, ``_put``, ``_get`` and keeps its heap in
-``_queue``, as the queue's own ``PriorityQueue`` and ``LifoQueue`` do (the design card
-asks for lanes built on them).
+message on anyio 4.16; ``tests/test_cpython.py`` fails if one of them changes shape.
+Elsewhere the package uses public API only, with one documented exception:
+:class:`~microscheduler._lane.Lane` overrides the ``asyncio.Queue`` extension hooks
+``_init``, ``_put``, ``_get`` and keeps its heap in ``_queue``, as the queue's own
+``PriorityQueue`` and ``LifoQueue`` do (the design card asks for lanes built on them).
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -301,5 +303,25 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             "--preempt-background needs --workers 2 or more: with one worker, UI work "
             "always preempts background work"
         )
+    if args.timeline is not None:
+        problem = _unwritable(args.timeline)
+        if problem is not None:
+            # Checked before the run: finding out after it would lose the whole run.
+            demo.exit(2, f"{demo.prog}: error: --timeline {args.timeline!r}: {problem}\n")
     asyncio.run(Demo(args, out or sys.stdout).run())
     return 0
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the timeline page cannot be written at ``path``, or None if it can (a real
+    file is made and removed beside it, as the page's own atomic write will)."""
+    if os.path.isdir(path):
+        return "is a directory"
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".timeline-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        return f"cannot write in {directory!r} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

@@ -4,7 +4,8 @@ An executor configured with ``WorkerConfig(on_event=...)`` calls the callback (o
 tuple of callbacks) synchronously, on the event loop, with a :class:`SchedulerEvent` for every
 step of every execution, in the order the steps happen. Consumers such as
 :class:`microscheduler.timeline.Timeline` and :func:`microscheduler.otel.tracing` are built on
-it. A callback that raises is logged (``event_callback_failed``) and never disturbs
+it. A callback that raises anything but ``KeyboardInterrupt``/``SystemExit`` (a
+``CancelledError`` included) is logged (``event_callback_failed``) and never disturbs
 scheduling; an executor with no callback builds no events at all.
 
 The run-context hook: ``started`` and ``resumed`` events are delivered inside the run's own
@@ -140,8 +141,13 @@ class EventEmitter:
         for callback in self._callbacks:
             try:
                 callback(event)
-            except Exception as exc:
-                # Scheduling must go on whatever an observer does.
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                # Scheduling must go on whatever an observer does. A sync callback cannot
+                # receive the loop's cancellation: a CancelledError (or GeneratorExit, or
+                # any other BaseException) from one is its own, and is logged like any
+                # other error rather than cancelling the step that emitted the event.
                 self._log.error(
                     "event_callback_failed",
                     callback=repr(callback),

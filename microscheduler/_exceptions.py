@@ -9,7 +9,8 @@ Every error the library defines derives from :class:`MicroschedulerError`::
     ├── QueueFullError                      submit_nowait() on a full lane
     ├── TaskInterruptedError                an interrupted run called no_reschedule()
     ├── StateRestoreError                   TaskState.restore() raised before a run
-    └── StateSaveError                      TaskState.save() raised in save_state()
+    ├── StateSaveError                      TaskState.save() raised in save_state()
+    └── WorkerProcessError                  a process compute's child process died on its own
 
 ``handle.result()`` and ``handle.exception()`` on a handle with no outcome yet raise
 :class:`HandleNotDoneError`, which is both a ``RuntimeError`` and an
@@ -34,6 +35,7 @@ __all__ = (
     "StateRestoreError",
     "StateSaveError",
     "TaskInterruptedError",
+    "WorkerProcessError",
 )
 
 
@@ -81,6 +83,18 @@ class StateRestoreError(MicroschedulerError):
 
 class StateSaveError(MicroschedulerError):
     """``TaskState.save()`` raised inside ``save_state()``. ``__cause__`` holds why."""
+
+    __module__ = "microscheduler"
+
+
+class WorkerProcessError(MicroschedulerError):
+    """The child process running a ``runs_in="process"`` compute died on its own.
+
+    A segfault, ``os._exit()``, the OOM killer or a ``kill -9`` from outside: the message
+    names the exit code or the signal. The worker goes on with a fresh child for its next
+    run. (A child the executor ends itself, for a cancel, a timeout or a shutdown, gives its
+    callers the usual outcome instead.)
+    """
 
     __module__ = "microscheduler"
 

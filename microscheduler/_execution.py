@@ -250,12 +250,16 @@ class Execution(TaskHandle[Any]):
             store, key = self._store, self.key
             assert store is not None
             assert key is not None
-            self._loaded = True
+            # Loaded only once the load has ended (with a snapshot or an error): a load cut
+            # off by a preemption is redone by the rerun, which would otherwise start from
+            # nothing and overwrite the stored progress at its first save.
             try:
                 self.snapshot = await store.load(key)
             except Exception as exc:
+                self._loaded = True
                 run.error = _restore_error(f"snapshot store: {exc}", exc)
                 return
+            self._loaded = True
         snapshot, state = self.snapshot, self._task_state
         if snapshot is None:
             return
@@ -341,6 +345,11 @@ class Execution(TaskHandle[Any]):
     def _keep_snapshot(self, data: bytes) -> None:
         """Keep ``data`` as the latest snapshot (called by the run's context)."""
         self.snapshot = data
+        self.count_checkpoint()
+
+    def count_checkpoint(self) -> None:
+        """Count one checkpoint of the current run (a run with none that is preempted is
+        a wasted run)."""
         run = self._run
         if run is not None:
             run.checkpoints += 1

@@ -23,8 +23,9 @@ from ._preemption import Preemption
 from ._priority import Priority
 from ._resources import open_all
 from ._runtime import Runtime
-from ._snapshots import MemorySnapshotStore, SnapshotStore
+from ._snapshots import MemorySnapshotStore
 from ._stats import Counters, ExecutorStatistics
+from ._store_bound import BoundedStore
 from ._task import Task, check_timeout
 from ._timers import Timers
 from ._worker import Worker, build_workers
@@ -58,7 +59,8 @@ class TaskExecutor:
             stdlib logger ``microscheduler``, silent until ``logging`` shows it).
         drain_timeout: Seconds leaving ``async with`` normally lets queued and running work
             finish before the rest is shut down (like aiojobs' ``close_timeout``); ``None``
-            waits for all of it. Leaving it by an exception does not drain.
+            waits for all of it. Leaving it by an exception does not drain. A drain cancelled
+            (Ctrl-C) ends as ``shutdown()`` does before the cancellation propagates.
 
     Raises:
         ConfigError: The processor count is less than 1.
@@ -106,7 +108,8 @@ class TaskExecutor:
         self._drain_scope: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
-        self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
+        store = config.snapshot_store or MemorySnapshotStore()
+        self._store = BoundedStore(store, config.store_timeout)  # every call is bounded
         self._lanes = lanes = Lanes(config)
         self._counters = counters = Counters()
         self._timers = timers = Timers()
@@ -146,12 +149,9 @@ class TaskExecutor:
 
     def statistics(self) -> ExecutorStatistics:
         """Return a snapshot of the executor's counters and queue lengths."""
+        lanes = self._lanes
         return ExecutorStatistics.of(
-            self._counters,
-            tuple(self._lanes),
-            self._lanes.idle,
-            len(self._workers),
-            self._ledger.queue_waits,
+            self._counters, lanes.lanes, lanes.idle, len(self._workers), self._ledger.queue_waits
         )
 
     def __repr__(self) -> str:
@@ -194,6 +194,7 @@ class TaskExecutor:
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,
                 self._log_source,
+                owns_store=self._config.snapshot_store is None,
             )
         except BaseException:
             self._state = _State.NEW  # re-startable
@@ -240,7 +241,20 @@ class TaskExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        try:
+            await self.shutdown(drain=exc_type is None, timeout=self._drain_timeout)
+        except asyncio.CancelledError:
+            # Ctrl-C under asyncio.run: end as shutdown() does (runs interrupted with reason
+            # "shutdown", waited for within drain_timeout) before asyncio.run cancels them.
+            task = self._shutdown_task
+            if task is not None:
+                self._draining = False
+                if self._drain_scope is not None:
+                    self._drain_scope.cancel()
+                await asyncio.wait((task,), timeout=self._drain_timeout)
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the caller gets the cancellation
+            raise
 
     async def join(self) -> None:
         """Wait until no work is queued or running (work admitted meanwhile included)."""
@@ -256,9 +270,11 @@ class TaskExecutor:
         seconds, and then the rest goes as with ``drain=False``. A later call with
         ``drain=False`` cuts a drain in progress short.
 
-        When it returns, no worker or supervisor task is left, every sync compute's thread
-        has returned, every resource has been exited and the snapshot store is closed.
-        Cancelling the caller does not stop the shutdown half-way (it goes on).
+        When it returns, no worker or supervisor task and no child process is left, every
+        sync compute's thread has returned and every resource has been exited; the default
+        snapshot store is closed (a ``snapshot_store`` passed in ``WorkerConfig`` is its
+        owner's: left open). Cancelling the caller does not stop the shutdown half-way: it
+        goes on in the background.
 
         Raises:
             RuntimeError: A call from another event loop, or ``drain=True`` from inside a
@@ -303,6 +319,10 @@ class TaskExecutor:
             with anyio.move_on_after(timeout) as self._drain_scope:
                 await self._ledger.join()
             self._drain_scope = None
+            if self._ledger.outstanding:  # work the caller meant to finish is lost: say so
+                self._log.warning(
+                    "drain_cut_off", cut_off=self._ledger.outstanding, drain_timeout=timeout
+                )
         outcomes.work_cut_off = True
         for execution in self._lanes.drain():
             outcomes.reject_shutdown(execution)
@@ -310,10 +330,11 @@ class TaskExecutor:
             if worker.current is not None:
                 outcomes.interrupt(worker.current, "shutdown")
         self._lanes.wake_idle()
-        workers = list(self._worker_of_task.values())
+        ids = [worker.worker_id for worker in self._worker_of_task.values()]
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
-        log_worker_ends(self._log, [w.worker_id for w in workers], results)
+        log_worker_ends(self._log, ids, results)
+        await outcomes.processes.close()  # no child process outlives the executor
         await self._timers.stop()
         self._preemption.stop()
         error: BaseException | None = None

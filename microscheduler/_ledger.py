@@ -130,8 +130,9 @@ class Ledger:
         if self._events is not None:
             if kind == "cancelled" and reason is None:
                 reason = "cancelled"
-            worker_id = execution._worker_id if was_running else None
-            self._events.emit(kind, execution, worker_id, reason, error)
+            # The worker of the last run, even when the execution ended waiting for a
+            # rerun (preempted, then cancelled); None only if it never ran.
+            self._events.emit(kind, execution, execution._worker_id, reason, error)
         if execution.priority is not Priority.BACKGROUND:
             self._urgent_retired()
         self.outstanding -= 1

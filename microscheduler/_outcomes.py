@@ -11,6 +11,7 @@ it — settling every attached handle through ``Execution.settle_all`` — and h
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ from ._ledger import Kind, Ledger
 from ._logging import log_task
 from ._preemption import Preemption
 from ._priority import Priority
+from ._processes import ProcessPool
 from ._run import Run
 from ._runtime import Runtime
 from ._thrash import ThrashWatch
@@ -62,6 +64,7 @@ class Outcomes:
         self.limiter = anyio.CapacityLimiter(config.total_workers)
         self.work_cut_off = False  # set by shutdown: nothing is queued or rerun any more
         self.thrash = ThrashWatch(config.min_background_slice)
+        self.processes = ProcessPool(config)  # the children of process computes
         self.log: Any = None
         self._debug = False
         self._events: Any = None
@@ -109,7 +112,7 @@ class Outcomes:
             execution.settle_all(run.result)
             if self._debug:
                 self._ledger.log_completed(execution, run.t0, worker)
-            self._ledger.retire(execution, "completed")
+            self._ledger.retire(execution, "completed")  # (its child, if any, was not paused)
         elif verdict == "rerun":
             self._rerun(execution)
         elif verdict == "failed" or verdict == "interrupted":
@@ -121,25 +124,25 @@ class Outcomes:
             execution.settle_all(error=error)
             if self._debug:
                 log_task(self.log, "task_failed", execution, error=repr(error))
-            self._ledger.retire(execution, "failed", error=error)
+            self._retire(execution, "failed", error=error)
         elif verdict == "self_cancelled":
             execution.settle_all(cancel=True)
-            self._ledger.retire(execution, "cancelled")
+            self._retire(execution, "cancelled")
         elif verdict == "timed_out":
             expired = TimeoutError(
                 f"task {execution.name!r} did not finish within "
                 f"{execution.task.timeout}s (Task.timeout)"
             )
             execution.settle_all(error=expired)
-            self._ledger.retire(execution, "timed_out", error=expired)
+            self._retire(execution, "timed_out", error=expired)
         elif verdict == "shutdown":
             self.reject_shutdown(execution)
         elif verdict == "gave_up":
             # Every caller already has its outcome: each gave up, or its execute(timeout=)
             # expired, perhaps in the very loop step the run ended.
-            self._ledger.retire(execution, _gave_up_as(execution))
+            self._retire(execution, _gave_up_as(execution))
         else:  # "cancelled": the callers already have their outcome
-            self._ledger.retire(execution, "cancelled")
+            self._retire(execution, "cancelled")
 
     def run_abandoned(self, execution: Execution) -> None:
         """The worker running ``execution`` is being cancelled: end the execution."""
@@ -148,7 +151,7 @@ class Outcomes:
     def retire_unrun(self, execution: Execution) -> None:
         """Every caller gave up before the execution ran (their tasks have not yet run to
         detach): retire it as what the last of them saw."""
-        self._ledger.retire(execution, _gave_up_as(execution))
+        self._retire(execution, _gave_up_as(execution))
 
     def _rerun(self, execution: Execution) -> None:
         """Queue a preempted execution for its rerun, ahead of new work in its lane."""
@@ -173,7 +176,7 @@ class Outcomes:
             return
         if execution._phase <= PREEMPTED:
             self._lanes.withdraw(execution)
-            self._ledger.retire(execution, "cancelled" if reason == "cancelled" else "timed_out")
+            self._retire(execution, "cancelled" if reason == "cancelled" else "timed_out")
         elif execution._phase == RUNNING:
             self.preemption.interrupt(execution, reason)
 
@@ -213,14 +216,29 @@ class Outcomes:
     def start_aging(self, execution: Execution) -> None:
         """A new Background execution was admitted: with ``max_background_wait`` set, one
         still not done that long after its admission (queued, preempted, or running) is
-        promoted to LastEffort — no longer preempted, and run before Background work."""
+        promoted to LastEffort — no longer preempted, and run before Background work —
+        and, still queued a second ``max_background_wait`` later, to the UI lane's tail.
+        The deadlines hold the execution weakly."""
         wait = self._max_background_wait
         if wait is not None:
-            self._timers.schedule(wait, self._age, execution)
+            self._timers.schedule(wait, self._age, weakref.ref(execution))
 
-    def _age(self, execution: Execution) -> None:
-        if execution._phase <= RUNNING and execution.priority is Priority.BACKGROUND:
+    def _age(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()
+        if execution is None or execution.priority is not Priority.BACKGROUND:
+            return
+        if execution._phase <= RUNNING:
             self.promote(execution, Priority.LAST_EFFORT, "aged")
+            wait = self._max_background_wait
+            assert wait is not None
+            self._timers.schedule(wait, self._age_again, ref)
+
+    def _age_again(self, ref: weakref.ref[Execution]) -> None:
+        execution = ref()  # still queued in LastEffort (not running, not promoted since)?
+        if execution is None or execution._entry is None or execution._phase >= RUNNING:
+            return
+        if execution.priority is Priority.LAST_EFFORT:
+            self.promote(execution, Priority.UI, "aged")
 
     # -- ends ------------------------------------------------------------------------------
 
@@ -232,7 +250,20 @@ class Outcomes:
             # An execution ended by shutdown is expected news: a fire-and-forget handle
             # nobody awaits must not log it as an unobserved failure.
             handle._retrieve_quietly()
-        self._ledger.retire(execution, "cancelled", "shutdown")
+        self._retire(execution, "cancelled", "shutdown")
+
+    def _retire(
+        self,
+        execution: Execution,
+        kind: Kind,
+        reason: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Retire an execution that did not complete; a paused child process it still
+        holds (it was preempted, then ended without a rerun) is ended."""
+        self._ledger.retire(execution, kind, reason, error)
+        if self.processes.paused:
+            self.processes.release(execution)
 
 
 def _gave_up_as(execution: Execution) -> Kind:

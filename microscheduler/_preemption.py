@@ -5,12 +5,14 @@ runs it displaces (synchronously, in the call that admits it: a loop hop would l
 CPU-bound victim run one more step), and keeps what follows an interrupt: the grace, the
 ``min_background_slice``, the ``task_interrupt_ignored`` warning and the
 ``background_quiet_period`` gate. Every interrupt, whatever its reason, goes through
-:meth:`Preemption.interrupt`. Its deadlines run on the supervisor task (``_timers``).
+:meth:`Preemption.interrupt`. Its deadlines run on the supervisor task (``_timers``) and
+hold executions weakly.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,17 +126,21 @@ class Preemption:
         if limit is not None and execution._preemptions >= limit:
             return
         run = execution._run
-        if self._slice and run is not None:
+        if self._slice and run is not None and run.ctx is not None:
             young = run.started + self._slice - self._timers.now()
             if young > 0:
-                self._timers.schedule(young, self._slice_over, execution, run.ctx)
+                attempt = run.ctx._attempt
+                self._timers.schedule(young, self._slice_over, weakref.ref(execution), attempt)
                 return
         self.interrupt(execution, "preempted")
 
-    def _slice_over(self, execution: Execution, ctx: InterruptContext) -> None:
-        background = execution.priority is Priority.BACKGROUND
-        if ctx._active and ctx._reason is None and self.urgent and background:
-            self.interrupt(execution, "preempted")
+    def _slice_over(self, ref: weakref.ref[Execution], attempt: int) -> None:
+        execution = ref()
+        ctx = _run_of(execution, attempt)
+        if ctx is not None and ctx._reason is None and self.urgent:
+            assert execution is not None
+            if execution.priority is Priority.BACKGROUND:
+                self.interrupt(execution, "preempted")
 
     # -- interrupting runs ---------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class Preemption:
             if self._debug:
                 log_task(self._log, "task_preempted", execution)
             if self._grace > 0:
-                self._timers.schedule(self._grace, _end_grace, ctx, scope)
+                self._timers.schedule(self._grace, _end_grace, weakref.ref(execution), ctx._attempt)
                 return True
         if cancel_scope:
             cancel_unattributed(scope, self._loop, run.host)
@@ -215,8 +221,21 @@ class Preemption:
             self._timers.schedule(max(next_due - self._timers.now(), 0.0), self._warn_unended)
 
 
-def _end_grace(ctx: InterruptContext, scope: Any) -> None:
+def _run_of(execution: Execution | None, attempt: int) -> InterruptContext | None:
+    """The context of ``execution``'s run ``attempt`` while that run is still going."""
+    run = execution._run if execution is not None else None
+    ctx = run.ctx if run is not None else None
+    return ctx if ctx is not None and ctx._attempt == attempt and ctx._active else None
+
+
+def _end_grace(ref: weakref.ref[Execution], attempt: int) -> None:
     """A preempted run's grace is over: cancel it (on the supervisor task, which anyio's
-    cancel message names)."""
-    if ctx._active:
-        scope.cancel()
+    cancel message names). Deadlines hold executions weakly: a finished execution is
+    freed when its handles are dropped."""
+    execution = ref()
+    if _run_of(execution, attempt) is not None:
+        assert execution is not None
+        assert execution._run is not None
+        scope = execution._run.scope
+        if scope is not None:
+            scope.cancel()

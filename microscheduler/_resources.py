@@ -9,7 +9,7 @@ from typing import Any
 
 from ._config import ResourceFactory
 from ._priority import WorkerInfo, WorkerType
-from ._snapshots import SnapshotStore
+from ._store_bound import BoundedStore
 
 __all__ = ("open_all", "open_resources")
 
@@ -76,23 +76,28 @@ async def open_resources(
 
 
 async def open_all(
-    store: SnapshotStore,
+    store: BoundedStore,
     factory: ResourceFactory | None,
     workers: Sequence[tuple[int, WorkerType]],
     stack: contextlib.AsyncExitStack,
     log: Any,
+    *,
+    owns_store: bool,
 ) -> list[object]:
     """Open the snapshot store (its ``open()``, if it has one), then every worker's
     resource; register their closing on ``stack``.
+
+    The store is closed at shutdown only when the executor ``owns_store`` (it made the
+    default one itself): a store the user passed in is the user's, and may be shared by
+    several executors, so it is opened (an idempotent call) but never closed here.
 
     If anything fails, what was already opened is closed again (a closing error is
     logged, not raised) and the original error propagates unchanged.
     """
     try:
-        opener = getattr(store, "open", None)
-        if opener is not None:
-            await opener()
-        stack.push_async_callback(store.close)
+        await store.open()
+        if owns_store:
+            stack.push_async_callback(store.close)
         return await open_resources(factory, workers, stack)
     except BaseException:
         try:

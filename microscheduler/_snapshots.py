@@ -61,8 +61,8 @@ _UPSERT = (
 class SnapshotStore(Protocol):
     """Where the snapshots of keyed tasks are kept (one per key), all async.
 
-    An executor opens its store at ``start()`` when the store has an ``async open()``
-    method, and closes it at shutdown.
+    An executor opens its store at ``start()`` when it has an ``async open()`` (a no-op when
+    open), and never closes a store passed in ``WorkerConfig``: that is its caller's.
     """
 
     async def load(self, key: str) -> bytes | None:
@@ -164,8 +164,8 @@ class SQLiteSnapshotStore:
     tables of your own; the snapshots live in one table, ``microscheduler_snapshots``, one
     row per key. Every ``save`` is committed (and synced to disk) before it returns.
 
-    Use it through an executor (``WorkerConfig(snapshot_store=SQLiteSnapshotStore(path))``
-    opens it at ``start()`` and closes it at shutdown), or directly as ``async with``.
+    Own it with ``async with SQLiteSnapshotStore(path) as store:`` and pass it to any
+    number of executors (``WorkerConfig(snapshot_store=store)``), which never close it.
     Calls before :meth:`open` open the database first; calls after :meth:`close` raise
     ``RuntimeError`` until it is opened again.
 

@@ -102,7 +102,8 @@ class ExecutorStatistics:
             ``max_background_wait``).
         wasted_runs: Background runs preempted before their first checkpoint: their
             work is lost. Many of them mean thrash (see ``background_quiet_period`` and
-            ``min_background_slice``).
+            ``min_background_slice``). A paused process compute loses nothing and is
+            not counted.
         queue_wait: For each lane (always all three keys), the median and 99th
             percentile of how long its recent runs waited in the queue (see
             :class:`QueueWait`).

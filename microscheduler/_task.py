@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 from ._interrupt import InterruptContext
 from ._numbers import is_number
 from ._priority import Priority
+from ._runs_in import RunsIn, check_runs_in
 from ._state import NoOpTaskState, TaskState
 
 __all__ = (
@@ -24,7 +25,6 @@ __all__ = (
     "check_priority",
     "check_timeout",
     "new_state",
-    "same_work",
 )
 
 T = TypeVar("T")
@@ -86,60 +86,6 @@ def _parameters(compute: object) -> str:
         return "other parameters"
 
 
-def _same_compute(first: object, second: object) -> bool:
-    """Whether two computes are the same code: equal objects, partials of the same code
-    with equal arguments, methods of it on the same object, or copies of one function
-    (a compute sent to another process arrives as a new function object)."""
-    try:
-        first, second = inspect.unwrap(first), inspect.unwrap(second)  # type: ignore[arg-type]
-    except ValueError:  # a __wrapped__ chain that loops: compare the objects themselves
-        pass
-    if first is second:
-        return True
-    if type(first) is not type(second):
-        return False
-    if isinstance(first, functools.partial):
-        assert isinstance(second, functools.partial)
-        return (
-            _same_compute(first.func, second.func)
-            and _equal(first.args, second.args)
-            and _equal(first.keywords, second.keywords)
-        )
-    if isinstance(first, MethodType):
-        assert isinstance(second, MethodType)
-        return first.__self__ is second.__self__ and _same_compute(first.__func__, second.__func__)
-    if isinstance(first, FunctionType):
-        assert isinstance(second, FunctionType)
-        return (
-            first.__qualname__ == second.__qualname__
-            and first.__code__ == second.__code__
-            and _equal(_cells(first), _cells(second))  # closures made by one factory
-            and _equal(first.__defaults__, second.__defaults__)
-        )
-    return _equal(first, second)
-
-
-def _cells(function: FunctionType) -> tuple[object, ...]:
-    try:
-        return tuple(cell.cell_contents for cell in function.__closure__ or ())
-    except ValueError:  # an empty cell: compare by identity instead
-        return (function,)
-
-
-def _equal(first: object, second: object) -> bool:
-    try:
-        return bool(first == second)
-    except Exception:  # an __eq__ that raises (arrays): not provably the same
-        return False
-
-
-def same_work(first: Task[Any], second: Task[Any]) -> bool:
-    """Whether ``second`` may join a live execution of ``first`` (same name, same compute)."""
-    return first is second or (
-        first.name == second.name and _same_compute(first.compute, second.compute)
-    )
-
-
 def check_priority(priority: object, what: str = "priority") -> Priority:
     """Return ``priority`` as a :class:`Priority`, else raise ``ValueError``.
 
@@ -157,7 +103,8 @@ def check_priority(priority: object, what: str = "priority") -> Priority:
 
 
 def check_key(key: object) -> str | None:
-    """Return ``key`` if it is None or a non-empty str of at most 256 characters."""
+    """Return ``key`` if it is None or a non-empty str of at most 256 characters that
+    UTF-8 can encode (a snapshot store keeps keys as text)."""
     if key is None:
         return None
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
@@ -165,6 +112,16 @@ def check_key(key: object) -> str | None:
             f"Task key must be a non-empty str of at most {MAX_KEY_LENGTH} characters or None, "
             f"got {key!r:.80}"
         )
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (os.fsdecode of an undecodable file name): refused here rather
+        # than at every store call, where it would fail each run of the task.
+        raise ValueError(
+            f"Task key {key!r:.80} cannot be encoded as UTF-8 (it holds a lone surrogate); "
+            f"keys must be encodable as UTF-8: build the key from text, or from "
+            f"os.fsencode(name).hex() for a file name"
+        ) from None
     return key
 
 
@@ -243,15 +200,22 @@ class Task(Generic[T]):
             key is live in an executor, executing another task with that key joins it
             (same outcome for every caller) instead of running the work twice; its
             snapshots go to the executor's snapshot store, so a new process resumes it.
+        runs_in: Where the compute runs: ``"loop"`` (an ``async def``, on the event
+            loop), ``"thread"`` (a plain ``def``, in a worker thread) or ``"process"``
+            (a plain ``def`` that pickles, in a child process of its worker, which
+            preemption pauses with ``SIGSTOP``). None follows the compute: an ``async
+            def`` on the loop, a plain ``def`` in a thread.
 
     Raises:
         TypeError: ``name`` is not a string, ``compute`` is not callable or cannot be
-            called with three positional arguments, or ``initial_state`` is neither a
-            :class:`TaskState` nor a factory.
+            called with three positional arguments, ``initial_state`` is neither a
+            :class:`TaskState` nor a factory, or the compute does not suit ``runs_in`` (a
+            process compute that does not pickle).
         ValueError: ``name`` is empty, ``saved_state`` is given without an
             ``initial_state`` to restore it into, ``priority`` is not a :class:`Priority`,
-            ``timeout`` is negative, or ``key`` is not a non-empty str of at most 256
-            characters.
+            ``timeout`` is negative, ``key`` is not a non-empty str of at most 256
+            characters that UTF-8 can encode (no lone surrogates), or ``runs_in`` is not
+            one of its values.
     """
 
     __module__ = "microscheduler"
@@ -263,6 +227,7 @@ class Task(Generic[T]):
     saved_state: bytes | None = None
     timeout: float | None = None
     key: str | None = None
+    runs_in: RunsIn | None = None
     is_async: bool = dataclasses.field(init=False, repr=False)
 
     # Two signatures so type checkers infer T from an async compute's awaited value as
@@ -278,6 +243,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     @overload
@@ -291,6 +257,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = ...,
         timeout: float | None = ...,
         key: str | None = ...,
+        runs_in: RunsIn | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -303,6 +270,7 @@ class Task(Generic[T]):
         saved_state: bytes | None = None,
         timeout: float | None = None,
         key: str | None = None,
+        runs_in: RunsIn | None = None,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"Task name must be a str, got {name!r}")
@@ -342,6 +310,9 @@ class Task(Generic[T]):
             timeout = check_timeout(timeout, "Task timeout")
         if key is not None:
             check_key(key)
+        is_async = _is_async_callable(compute)
+        if runs_in is not None:
+            check_runs_in(runs_in, compute, is_async)
         _set_name(self, name)
         _set_compute(self, compute)
         _set_priority(self, priority)
@@ -349,11 +320,8 @@ class Task(Generic[T]):
         _set_saved_state(self, saved_state)
         _set_timeout(self, timeout)
         _set_key(self, key)
-        # A plain async def, the common case, without a call (benchmark row: bulk).
-        if type(compute) is FunctionType and compute.__code__.co_flags & CO_COROUTINE:
-            _set_is_async(self, True)
-        else:
-            _set_is_async(self, _is_async_callable(compute))
+        _set_runs_in(self, runs_in)
+        _set_is_async(self, is_async)
 
     # Immutable without ``frozen=True``: a frozen slotted dataclass breaks ``Task[int](...)``
     # on Python 3.11 (typing's ``__orig_class__`` assignment hits its ``super()`` call),
@@ -380,5 +348,6 @@ _set_name, _set_compute, _set_priority, _set_initial_state, _set_saved_state, _s
     for field in ("name", "compute", "priority", "initial_state", "saved_state", "timeout")
 )
 _set_key = Task.__dict__["key"].__set__
+_set_runs_in = Task.__dict__["runs_in"].__set__
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Task))
 _set_is_async = Task.__dict__["is_async"].__set__

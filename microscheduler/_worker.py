@@ -12,12 +12,13 @@ import anyio
 import anyio.to_thread
 
 from ._config import WorkerConfig
-from ._context import NOT_RUN, InContext, call_sync
+from ._context import NOT_RUN, InContext, RaisedInThread, call_sync
 from ._execution import Execution
 from ._interrupt import InterruptReason
 from ._lanes import Lane, Lanes
 from ._parking import ParkingLot
 from ._priority import Priority, WorkerType
+from ._processes import ProcessPool
 from ._run import Run
 from ._verdict import completes
 
@@ -29,6 +30,7 @@ class WorkerHost(Protocol):
 
     limiter: anyio.CapacityLimiter
     log: Any
+    processes: ProcessPool
 
     @property
     def work_cut_off(self) -> bool:
@@ -168,7 +170,16 @@ class Worker:
                             # here, never run.
                             host.retire_unrun(execution)
                             continue
-                        await self._run_one(execution, scope)
+                        try:
+                            await self._run_one(execution, scope)
+                        except GeneratorExit:
+                            # asyncio throws a GeneratorExit that the run awaited (a
+                            # future's exception, as asyncio.to_thread gives) into this
+                            # outermost frame, after closing the run's frames, which gave
+                            # the run its outcome. Only a coroutine being destroyed has no
+                            # running task of its own: that close goes on.
+                            if self.current is not None or not _in_own_task():
+                                raise
                         if scope.cancel_called:
                             # The run was interrupted, and perhaps ended before the
                             # cancellation reached it: this scope is spent either way.
@@ -254,6 +265,8 @@ class Worker:
         task = execution.task
         ctx = run.ctx
         assert ctx is not None
+        if task.runs_in == "process":  # the one hook of process computes
+            return await self._host.processes.run(execution, ctx, self._host.log)
         if task.is_async:
             awaitable = execution._context.run(
                 task.compute, self.resource, execution._task_state, ctx
@@ -268,6 +281,8 @@ class Worker:
             ctx,
             limiter=self._host.limiter,
         )
+        if type(result) is RaisedInThread:
+            raise result.error
         if inspect.isawaitable(result):
             result = await InContext(result, execution._context)
         return result
@@ -340,3 +355,10 @@ def build_workers(host: WorkerHost, config: WorkerConfig, lanes: Lanes) -> list[
 def _cancelling() -> int:
     task = asyncio.current_task()
     return task.cancelling() if task is not None else 0
+
+
+def _in_own_task() -> bool:
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no running loop: the coroutine is being closed from outside
+        return False

@@ -23,6 +23,7 @@ import dataclasses
 import html
 import math
 import os
+import tempfile
 from collections.abc import Iterable
 
 from ._events import SchedulerEvent
@@ -143,9 +144,28 @@ class Timeline:
         return [*self._runs, *going]
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the page to ``path`` (UTF-8), replacing any file there."""
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(self.render())
+        """Write the page to ``path`` (UTF-8), replacing any file there.
+
+        What UTF-8 cannot encode (a task name holding a lone surrogate) is written as a
+        backslash escape. The page is written to a temporary file beside ``path`` and
+        renamed over it, so a write that fails leaves the old page as it was.
+        """
+        data = self.render().encode("utf-8", errors="backslashreplace")
+        target = os.fspath(path)
+        try:
+            mode = os.stat(target).st_mode & 0o777  # keep the old page's permissions
+        except FileNotFoundError:
+            mode = 0o644
+        directory = os.path.dirname(os.path.abspath(target))
+        fd, temporary = tempfile.mkstemp(prefix=".timeline-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.chmod(temporary, mode)
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
 
     def render(self) -> str:
         """Return the page as a string."""

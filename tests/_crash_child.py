@@ -12,14 +12,22 @@ every step. It prints, each line flushed at once:
 
 With HOLD_AFTER, the run stops moving after that step's checkpoint and waits (still
 running) to be killed, so the parent's SIGKILL always lands mid-run.
+
+With ``--process`` the task runs in a worker process (``runs_in="process"``) and checkpoints
+with ``save_state_nowait``: the child process prints ``resumed``/``step`` lines, and this
+process prints ``saved <k>`` once the executor has written snapshot k to SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import os
 import sys
+import threading
+from typing import Any
 
 import structlog
 
@@ -49,7 +57,8 @@ class Progress:
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    # One write per line: with --process, two processes print to the same pipe.
+    os.write(sys.stdout.fileno(), f"{line}\n".encode())
 
 
 async def main(db: str, key: str, steps: int, hold_after: int | None) -> None:
@@ -67,8 +76,9 @@ async def main(db: str, key: str, steps: int, hold_after: int | None) -> None:
             await asyncio.sleep(0)
         return state.total
 
-    config = WorkerConfig(snapshot_store=SQLiteSnapshotStore(db))
-    async with TaskExecutor.from_config(config) as executor:
+    store = SQLiteSnapshotStore(db)
+    config = WorkerConfig(snapshot_store=store)
+    async with store, TaskExecutor.from_config(config) as executor:
         task = Task(
             name="count",
             key=key,
@@ -79,7 +89,47 @@ async def main(db: str, key: str, steps: int, hold_after: int | None) -> None:
         say(f"result {await executor.execute(task)}")
 
 
+def count_in_process(
+    steps: int, hold_after: int | None, _: object, state: Progress, interrupt: Any
+) -> int:
+    """The same count in a worker process, checkpointing with ``save_state_nowait``."""
+    say(f"resumed {state.done} attempt {interrupt.attempt}")
+    while state.done < steps:
+        step = state.done + 1
+        say(f"step {step}")
+        state.total += step * step
+        state.done = step
+        interrupt.save_state_nowait(state)
+        if hold_after is not None and step >= hold_after:
+            threading.Event().wait()  # still running when the parent is killed
+    return state.total
+
+
+class ReportingStore(SQLiteSnapshotStore):
+    """Says ``saved <k>`` once snapshot k is durable."""
+
+    async def save(self, key: str, data: bytes) -> None:
+        await super().save(key, data)
+        say(f"saved {json.loads(data)['done']}")
+
+
+async def main_in_process(db: str, key: str, steps: int, hold_after: int | None) -> None:
+    config = WorkerConfig(snapshot_store=ReportingStore(db))
+    async with TaskExecutor.from_config(config) as executor:
+        task = Task(
+            name="count",
+            key=key,
+            compute=functools.partial(count_in_process, steps, hold_after),
+            priority=Priority.BACKGROUND,
+            initial_state=Progress,
+            runs_in="process",
+        )
+        say(f"result {await executor.execute(task)}")
+
+
 if __name__ == "__main__":
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    hold = int(sys.argv[4]) if len(sys.argv) > 4 else None
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), hold))
+    args = [arg for arg in sys.argv[1:] if arg != "--process"]
+    hold = int(args[3]) if len(args) > 3 else None
+    run = main_in_process if "--process" in sys.argv else main
+    asyncio.run(run(args[0], args[1], int(args[2]), hold))

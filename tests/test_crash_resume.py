@@ -122,6 +122,32 @@ def test_executor_resumes_a_killed_keyed_task(tmp_path: Path) -> None:
     assert left == (0,)  # a completed execution deletes its snapshot
 
 
+def test_a_process_computes_nowait_snapshots_survive_a_kill_of_the_executor(
+    tmp_path: Path,
+) -> None:
+    """A keyed process compute checkpointing with ``save_state_nowait`` loses no snapshot
+    the executor reported stored when the executor's process is killed with SIGKILL; its
+    child process dies with it (the output pipe it holds closes), and a second process
+    resumes from the stored snapshot and returns the exact result."""
+    db, total, hold = tmp_path / "snapshots.db", 60, 20
+    command = [sys.executable, str(EXECUTOR_CHILD), str(db), "doc-7", str(total), "--process"]
+    # run_until's communicate() returns only once every holder of the output pipe, the
+    # worker's child process included, has exited.
+    first = run_until_saved([*command, str(hold)], at_least=5)
+    assert first[0] == "resumed 0 attempt 1", first
+    last_reported = max(numbers(first, "saved"))
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    lines = second.stdout.splitlines()
+    resumed = lines[0].split()
+    assert resumed[0] == "resumed" and resumed[2:] == ["attempt", "1"], lines[0]
+    resumed_from = int(resumed[1])
+    assert last_reported <= resumed_from <= hold
+    assert numbers(lines, "step") == list(range(resumed_from + 1, total + 1))
+    assert lines[-1] == f"result {sum(k * k for k in range(1, total + 1))}"
+
+
 def test_resumable_indexer_example_continues_after_kill(tmp_path: Path) -> None:
     """examples/resumable_indexer.py killed with SIGKILL continues on its next run from the
     last chunk it reported saved (or the one after it) and indexes everything once."""

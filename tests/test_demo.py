@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,22 @@ def test_module_entry_point_help() -> None:
     assert done.returncode == 0
     for option in ("--duration", "--workers", "--seed", "--preempt-background"):
         assert option in done.stdout
+
+
+@pytest.mark.parametrize("where", ["missing-directory", "a-directory"])
+def test_an_unwritable_timeline_path_fails_before_the_run(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--timeline at a path that cannot be written fails at once, with one line naming
+    the path, instead of running the whole demo and then printing a traceback."""
+    path = (
+        str(tmp_path / "no-such-dir" / "t.html") if where == "missing-directory" else str(tmp_path)
+    )
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--duration", "0.5", "--timeline", path], out=out)
+    assert info.value.code == 2
+    assert out.getvalue() == ""  # nothing ran
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"python -m microscheduler demo: error: --timeline {path!r}: ")

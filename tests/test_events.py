@@ -284,3 +284,25 @@ async def test_a_failed_event_carries_the_callers_exception() -> None:
         ("started", None),
         ("failed", caught.value),
     ]
+
+
+async def test_an_end_event_carries_the_worker_of_the_last_run() -> None:
+    """An execution preempted and then cancelled while waiting for its rerun ends with a
+    cancelled event naming the worker of its last run; one that never ran names none."""
+    events: list[SchedulerEvent] = []
+    async with TaskExecutor(WorkerConfig(on_event=events.append)) as executor:
+        gate, urgent_gate = Gate(), Gate()
+        background = executor.submit_nowait(task(gate, Priority.BACKGROUND, name="bg"))
+        await gate.started.wait()
+        urgent = executor.submit_nowait(task(urgent_gate, Priority.UI, name="ui"))
+        await urgent_gate.started.wait()  # bg was preempted and waits for its rerun
+        never = executor.submit_nowait(task(gate, Priority.BACKGROUND, name="never"))
+        background.cancel()
+        never.cancel()
+        urgent_gate.release.set()
+        await urgent
+    ends = {e.task: e for e in events if e.kind == "cancelled"}
+    preempted = [e for e in events if e.kind == "preempted"]
+    assert [e.task for e in preempted] == ["bg"]
+    assert ends["bg"].worker_id == preempted[0].worker_id == 0
+    assert ends["never"].worker_id is None

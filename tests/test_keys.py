@@ -293,7 +293,10 @@ class TestSnapshotStore:
         one stopped (its first run restores the stored snapshot)."""
         path = str(tmp_path / "snapshots.db")
         reached = asyncio.Event()
-        async with TaskExecutor(WorkerConfig(snapshot_store=SQLiteSnapshotStore(path))) as first:
+        async with (
+            SQLiteSnapshotStore(path) as store,
+            TaskExecutor(WorkerConfig(snapshot_store=store)) as first,
+        ):
             handle = first.submit_nowait(
                 task(stepper(9, reached, 4), initial_state=Counter, key="k")
             )
@@ -305,8 +308,10 @@ class TestSnapshotStore:
             states.append(Counter())
             return states[-1]
 
-        config = WorkerConfig(snapshot_store=SQLiteSnapshotStore(path))
-        async with TaskExecutor(config) as second:
+        async with (
+            SQLiteSnapshotStore(path) as store,
+            TaskExecutor(WorkerConfig(snapshot_store=store)) as second,
+        ):
             assert await second.execute(task(stepper(9), initial_state=state_factory, key="k")) == 9
         assert states[0].restored == [4]
 

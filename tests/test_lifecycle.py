@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -16,6 +23,7 @@ from microscheduler import (
     TaskExecutor,
     TaskStatus,
     WorkerConfig,
+    WorkerType,
 )
 
 UI, BG = Priority.UI, Priority.BACKGROUND
@@ -329,3 +337,95 @@ class TestJoin:
         gate.release.set()
         await single.join()
         assert running.result() == "done"
+
+
+async def test_a_cancelled_drain_ends_as_shutdown_does() -> None:
+    """Cancelling the task leaving `async with` while it drains (what Ctrl-C does under
+    asyncio.run) interrupts the runs with reason "shutdown", waits for them and closes
+    the resources before the cancellation propagates."""
+    started = asyncio.Event()
+    seen: list[tuple[str | None, bool]] = []
+    exited: list[str] = []
+
+    async def compute(resource: object, state: object, ctx: InterruptContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            seen.append((ctx.reason, ctx.is_interrupted()))
+
+    @contextlib.asynccontextmanager
+    async def resource(worker_id: int, worker_type: WorkerType) -> AsyncIterator[str]:
+        yield "resource"
+        exited.append("exited")
+
+    executor = TaskExecutor(WorkerConfig(resource_factory=resource), drain_timeout=None)
+
+    async def main() -> None:
+        async with executor:
+            executor.submit_nowait(task(compute))
+            await started.wait()
+
+    leaving = asyncio.create_task(main())
+    await wait_until(lambda: state_of(executor) == "stopping", what="the drain")
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert seen == [("shutdown", True)]
+    assert exited == ["exited"]
+    assert state_of(executor) == "closed"
+
+
+CTRL_C_CHILD = """
+import asyncio
+from microscheduler import TaskExecutor, Task
+
+async def compute(resource, state, ctx):
+    try:
+        print("started", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        print(f"compute ended: reason={ctx.reason} interrupted={ctx.is_interrupted()}", flush=True)
+
+EXECUTOR = None
+
+async def main():
+    global EXECUTOR
+    EXECUTOR = TaskExecutor(1, drain_timeout=None)
+    async with EXECUTOR:
+        EXECUTOR.submit_nowait(Task(name="long", compute=compute))
+        print("draining", flush=True)
+    print("not reached", flush=True)
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+"""
+
+
+def test_ctrl_c_while_draining_shuts_the_runs_down() -> None:
+    """Ctrl-C (a real SIGINT) while `async with` drains under asyncio.run: the compute's
+    run ends with reason "shutdown" before the KeyboardInterrupt comes out."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        lines = [child.stdout.readline(), child.stdout.readline()]
+        assert sorted(lines) == ["draining\n", "started\n"]
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert out.splitlines() == [
+        "compute ended: reason=shutdown interrupted=True",
+        "KeyboardInterrupt",
+    ], err

@@ -17,7 +17,7 @@ import pytest
 from _helpers import const, task
 from structlog.testing import capture_logs
 
-from microscheduler import InterruptContext, TaskExecutor
+from microscheduler import ExecutorShutdownError, InterruptContext, TaskExecutor
 
 SCRIPT = textwrap.dedent(
     """
@@ -372,3 +372,30 @@ def test_a_structlog_only_app_needs_one_stdlib_line() -> None:
         ("executor_started", "info"),
         ("executor_stopped", "info"),
     ]
+
+
+async def test_work_cut_off_by_the_drain_timeout_is_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A drain that times out logs drain_cut_off at WARNING, naming how many executions
+    it cut off (one running, one queued)."""
+    caplog.set_level(logging.WARNING, logger="microscheduler")
+    never = asyncio.Event()
+    started = asyncio.Event()
+
+    async def stuck(resource: object, state: object, ctx: InterruptContext) -> None:
+        started.set()
+        await never.wait()
+
+    executor = TaskExecutor(1)
+    await executor.start()
+    running = executor.submit_nowait(task(stuck, name="running"))
+    queued = executor.submit_nowait(task(stuck, name="queued"))
+    await started.wait()
+    await executor.shutdown(drain=True, timeout=0.01)
+    for handle in (running, queued):
+        with pytest.raises(ExecutorShutdownError):
+            await handle
+    (record,) = [r for r in caplog.records if "drain_cut_off" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "cut_off=2" in record.getMessage()

@@ -24,6 +24,8 @@ PUBLIC_NAMES = {
     # Version 2
     "SchedulerEvent", "SnapshotStore", "MemorySnapshotStore", "SQLiteSnapshotStore",
     "QueueWait",
+    # Version 3
+    "WorkerProcessError",
 }  # fmt: skip
 
 
@@ -43,7 +45,7 @@ class TestExports:
     def test_every_library_error_is_a_microscheduler_error(self) -> None:
         """All exceptions derive from MicroschedulerError; ConfigError is also a ValueError."""
         errors = [getattr(microscheduler, n) for n in PUBLIC_NAMES if n.endswith("Error")]
-        assert len(errors) == 8
+        assert len(errors) == 9
         for error in errors:
             assert issubclass(error, MicroschedulerError)
         assert issubclass(ConfigError, ValueError)

@@ -46,7 +46,7 @@ def test_every_python_block_is_run() -> None:
     assert len(marked) == len(python_blocks(README))
     docs = python_blocks((ROOT / "docs" / "integrations.md").read_text())
     examples = {name for kind, name in marked if kind == "example"}
-    assert examples == {"quickstart", "configured", "observability"}
+    assert examples == {"quickstart", "configured", "observability", "cpu_bound"}
     for (kind, name), code in marked.items():
         if kind == "example":
             assert code == example_body(name), name
@@ -198,3 +198,19 @@ def test_unreleased_first_version_fixes_nothing() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert not re.search(r"^## \[\d", changelog, flags=re.MULTILINE)  # nothing released yet
     assert "### Fixed" not in changelog
+
+
+def test_cpu_bound_example_output() -> None:
+    """examples/cpu_bound.py counts its primes exactly, in a child process that urgent
+    work paused (two runs of one execution), and says how fast the urgent work started."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "cpu_bound.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert re.fullmatch(r"urgent work started \d+ us after its submit", first), first
+    assert re.fullmatch(r"primes below 300,000: 25,997 \(runs: [12]\)", second), second

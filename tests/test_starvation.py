@@ -212,3 +212,38 @@ class TestThrashWarning:
         (warning,) = [m for m in messages if "background_thrashing" in m]
         assert f"wasted_runs={THRASH_RUNS}" in warning
         assert "min_background_slice=0.0" in warning
+
+
+class TestHardBound:
+    async def test_aged_work_runs_while_ui_work_never_stops(
+        self, executor_factory: ExecutorFactory
+    ) -> None:
+        """Under a UI stream that never leaves the UI lane empty, an aged Background
+        execution is promoted to LastEffort, then after a second max_background_wait to
+        UI, and finishes while the stream still goes on."""
+        events: list[Any] = []
+        config = WorkerConfig(max_background_wait=0.01, on_event=events.append)
+        executor = await executor_factory(config)
+        stop = asyncio.Event()
+        answered = 0
+
+        async def client(resource: object, state: object, ctx: InterruptContext) -> None:
+            # Each request queues the next one before it ends: the UI lane never empties.
+            nonlocal answered
+            answered += 1
+            await asyncio.sleep(0)  # a request's work yields to the loop, as real work does
+            if not stop.is_set():
+                executor.submit_nowait(task(client, UI, name="client"))
+
+        executor.submit_nowait(task(client, UI, name="client"))
+        executor.submit_nowait(task(client, UI, name="client"))
+        aged = await executor.submit(task(const("indexed"), BG, name="aged"))
+        try:
+            assert await asyncio.wait_for(aged, HANG_GUARD) == "indexed"
+            assert not stop.is_set()  # the stream was still going when it finished
+        finally:
+            stop.set()
+            await executor.join()
+        promoted = [(e.reason, e.priority) for e in events if e.kind == "promoted"]
+        assert promoted == [("aged", LE), ("aged", UI)]
+        assert answered > 2

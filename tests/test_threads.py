@@ -46,6 +46,24 @@ class ThreadGate:
         self.started.clear()
 
 
+HOUR = 3600.0
+
+
+class SteppedClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test can move forward: deadlines then pass at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the loop's clock ``seconds`` forward."""
+        self._offset += seconds
+
+
 class TestSyncCompute:
     async def test_runs_in_a_worker_thread(self, single: TaskExecutor) -> None:
         """A plain def compute runs off the event loop thread and its value is returned."""
@@ -119,11 +137,28 @@ class TestSyncCompute:
         assert await single.execute(task(const("next"))) == "next"
         assert gate.reasons == ["cancelled"]
 
-    async def test_task_timeout_interrupts_the_thread(self, single: TaskExecutor) -> None:
-        """Task.timeout flips is_interrupted() in a sync compute with reason "timeout"."""
+    def test_task_timeout_interrupts_the_thread(self) -> None:
+        """Task.timeout flips is_interrupted() in a sync compute with reason "timeout".
+
+        Ordered by a gate, not by a short timeout: the timeout is an hour of the loop's
+        clock, the compute's thread reports it started, and only then is the loop's clock
+        moved past the deadline. (With a real 10 ms timeout the deadline could pass before
+        the thread started, and the compute is then skipped by design.)
+        """
         gate = ThreadGate()
-        with pytest.raises(TimeoutError):
-            await single.execute(task(gate, timeout=0.01))
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            assert isinstance(loop, SteppedClockLoop)
+            async with TaskExecutor(1) as executor:
+                handle = executor.submit_nowait(task(gate, timeout=HOUR))
+                await gate.wait_started()
+                loop.advance(HOUR)
+                with pytest.raises(TimeoutError):
+                    await handle
+
+        with asyncio.Runner(loop_factory=SteppedClockLoop) as runner:
+            runner.run(main())
         assert gate.reasons == ["timeout"]
 
     async def test_shutdown_waits_for_the_thread(self) -> None:

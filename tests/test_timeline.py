@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -113,3 +114,33 @@ class TestHtml:
         elements = page.count("<rect") + page.count("<path") + page.count("<text")
         assert elements < 8_000
         assert len(page) < 2_000_000
+
+
+class TestWrite:
+    async def test_a_task_name_utf8_cannot_encode_is_escaped(self, tmp_path: Path) -> None:
+        """A valid task name holding a lone surrogate is written escaped; the page is
+        UTF-8 and replaces the old one."""
+        timeline = Timeline()
+        page = tmp_path / "timeline.html"
+        page.write_text("old page")
+        async with TaskExecutor(WorkerConfig(on_event=timeline)) as executor:
+            await executor.execute(task(const(1), name="report-\udcff.pdf"))
+        timeline.write(page)
+        text = page.read_bytes().decode("utf-8")  # strict: it must be valid UTF-8
+        assert "report-\\udcff.pdf" in text
+        assert os.listdir(tmp_path) == ["timeline.html"]
+
+    def test_a_failed_write_leaves_the_old_page(self, tmp_path: Path) -> None:
+        """A write that fails (here: rendering raises) leaves the old page intact and no
+        temporary file behind."""
+
+        class Broken(Timeline):
+            def render(self) -> str:
+                raise RuntimeError("cannot render")
+
+        page = tmp_path / "timeline.html"
+        page.write_text("old page")
+        with pytest.raises(RuntimeError, match="cannot render"):
+            Broken().write(page)
+        assert page.read_text() == "old page"
+        assert [p.name for p in tmp_path.iterdir()] == ["timeline.html"]
