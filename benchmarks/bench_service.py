@@ -22,12 +22,19 @@ has the field; on a version without it the recommended rows read n/a.
 
 ``python -m benchmarks.bench_service [--seconds S] [--loop asyncio|uvloop] [--json PATH]``;
 part of ``python -m benchmarks`` (not of ``--quick``).
+
+With the llm extra installed there is also a real-model table (``--model-table [--model
+PATH.gguf]`` runs only that one; ``_model_load.py`` says what it measures): one llama.cpp
+model shared by chat turns and background summaries, through microscheduler (with resume,
+and restarting from the prompt), an ``asyncio.Lock`` per generation (arrival order) and
+an ``asyncio.Lock`` per token.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import math
 import re
@@ -91,14 +98,13 @@ def free_port() -> int:
 
 
 class Server:
-    """One service in its own uvicorn process (stopped by :meth:`stop`, always)."""
+    """One service in its own uvicorn process (stopped by :meth:`stop`, always):
+    ``python -m MODULE --port PORT ARGS...``, serving ``GET /bench``."""
 
-    def __init__(self, kind: str, options: dict[str, float], loop: str) -> None:
+    def __init__(self, module: str, args: list[str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        opts = [f"--option={k}={v}" for k, v in options.items()]
-        command = [sys.executable, "-m", "benchmarks._services", "--kind", kind]
-        command += ["--port", str(self.port), "--loop", loop, *opts]
+        command = [sys.executable, "-m", module, "--port", str(self.port), *args]
         self.proc = subprocess.Popen(command, cwd=ROOT)
 
     async def wait_ready(self, client: httpx.AsyncClient, timeout: float = 30.0) -> None:
@@ -113,7 +119,7 @@ class Server:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        raise RuntimeError("the service did not start within 30 s")
+        raise RuntimeError(f"the service did not start within {timeout} s")
 
     def stop(self) -> None:
         """SIGTERM (uvicorn shuts down, the executor drains for 1 s), then SIGKILL."""
@@ -146,11 +152,15 @@ def _wrk_seconds(text: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-async def load_wrk(wrk: str, url: str, clients: int, seconds: float) -> dict[str, Any]:
-    """Closed-loop POST /chat from ``clients`` wrk connections for ``seconds``."""
+async def load_wrk(
+    wrk: str, url: str, clients: int, seconds: float, timeout: str | None = None
+) -> dict[str, Any]:
+    """Closed-loop POST /chat from ``clients`` wrk connections for ``seconds`` (a request
+    unanswered after ``timeout``, wrk's default 2s, counts as an error)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     command = [wrk, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency"]
+    command += [] if timeout is None else ["--timeout", timeout]
     command += ["-s", script.name, f"{url}/chat"]
     proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
     out, _ = await proc.communicate()
@@ -160,12 +170,14 @@ async def load_wrk(wrk: str, url: str, clients: int, seconds: float) -> dict[str
 
 def parse_wrk(text: str) -> dict[str, Any]:
     """p50, p99 (seconds), requests/s and non-2xx responses from ``wrk --latency`` output."""
-    found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, flags=re.M))
+    # wrk pads a latency in whole seconds with a trailing space ("1.21s ").
+    found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", text, flags=re.M))
     rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return {
-        "p50_s": _wrk_seconds(found["50"]),
-        "p99_s": _wrk_seconds(found["99"]),
+        # No distribution at all when no request was answered within the run.
+        "p50_s": _wrk_seconds(found["50"]) if "50" in found else math.nan,
+        "p99_s": _wrk_seconds(found["99"]) if "99" in found else math.nan,
         "requests_per_s": float(rate.group(1)) if rate else math.nan,
         "errors": int(errors.group(1)) if errors else 0,
     }
@@ -202,7 +214,8 @@ async def run_service(
 ) -> list[Phase]:
     """Start one service, run every phase against it, stop it."""
     wrk = shutil.which("wrk")
-    server = Server(kind, options, loop)
+    opts = [f"--option={k}={v}" for k, v in options.items()]
+    server = Server("benchmarks._services", ["--kind", kind, "--loop", loop, *opts])
     phases = []
     try:
         async with httpx.AsyncClient(timeout=30.0) as client:
@@ -324,10 +337,18 @@ def rows(results: dict[str, list[Phase] | None], loop: str) -> list[Row]:
 
 
 def measure(settings: Settings, loop: str) -> list[Row]:
-    """The service benchmark inside ``python -m benchmarks`` (skipped in quick mode)."""
+    """The service benchmark inside ``python -m benchmarks`` (skipped in quick mode; the
+    real-model table only where the llm extra is installed)."""
     if settings.quick:
         return []
-    return rows(asyncio.run(run_all(loop, settings.service_seconds)), loop)
+    out = rows(asyncio.run(run_all(loop, settings.service_seconds)), loop)
+    if importlib.util.find_spec("llama_cpp") is not None:
+        from ._model_load import model_rows
+        from ._model_load import run_all as run_model_services
+
+        found = asyncio.run(run_model_services(None, settings.service_seconds))
+        out += model_rows(found, loop)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,12 +357,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase (default 10)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--json", type=Path, default=Path("bench-results-service.json"))
+    parser.add_argument(
+        "--model-table",
+        action="store_true",
+        help="only the real-model table (needs the llm extra): one llama.cpp model shared by "
+        "chat and background summaries, four ways",
+    )
+    parser.add_argument("--model", type=Path, help="with --model-table: this GGUF file")
     args = parser.parse_args(argv)
     print(
         f"load: {'wrk' if shutil.which('wrk') else 'httpx'}, {args.seconds:g} s per phase, "
         f"uvicorn on {args.loop}",
         file=sys.stderr,
     )
+    if args.model_table:
+        from ._model_load import format_table
+        from ._model_load import run_all as run_model_services
+
+        found = asyncio.run(run_model_services(args.model, args.seconds))
+        print(format_table(found))
+        table = {k: [asdict(p) for p in v] for k, v in found.items()}
+        args.json.write_text(json.dumps(table, indent=1) + "\n")
+        return 0
     results = asyncio.run(run_all(args.loop, args.seconds))
     print(format_results(results))
     data = {k: None if v is None else [asdict(p) for p in v] for k, v in results.items()}

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import structlog
@@ -282,6 +283,12 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="also write the run as a timeline picture: one HTML file that opens from disk",
     )
     demo.add_argument(
+        "--model",
+        metavar="PATH.gguf",
+        help="generate summaries and chat replies with this llama.cpp model (needs the llm "
+        "extra) instead of the simulated indexing",
+    )
+    demo.add_argument(
         "--verbose",
         action="store_true",
         help="also print the library's debug log events (to stderr)",
@@ -303,6 +310,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             "--preempt-background needs --workers 2 or more: with one worker, UI work "
             "always preempts background work"
         )
+    if args.model is not None:
+        if args.workers != 1 or args.timeline:
+            demo.error("--model runs one worker and draws no timeline: drop --workers/--timeline")
+        if not Path(args.model).is_file():
+            demo.error(f"--model: no such file: {args.model}")
+        from .llm._demo import run_model_demo
+
+        run_model_demo(args, out or sys.stdout)
+        return 0
     if args.timeline is not None:
         problem = _unwritable(args.timeline)
         if problem is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -255,3 +256,14 @@ def test_wrk_output_is_read_in_seconds() -> None:
     """The service benchmark reads wrk's p50/p99 in any unit, the rate and the errors."""
     found = parse_wrk(WRK_OUTPUT)
     assert found == {"p50_s": 0.0587, "p99_s": 1.02, "requests_per_s": 162.2, "errors": 3}
+
+
+def test_wrk_latencies_in_whole_seconds_are_read_despite_wrks_trailing_space() -> None:
+    """wrk pads a latency in seconds with a space ("1.21s "); the p50 and p99 are still
+    read, and a run that answered nothing reports NaN rather than failing."""
+    padded = WRK_OUTPUT.replace("58.70ms\n", "1.21s \n", 1).replace("1.02s\n", "1.22s \n")
+    found = parse_wrk(padded)
+    assert (found["p50_s"], found["p99_s"]) == (1.21, 1.22)
+    empty = parse_wrk("Requests/sec:      0.00\n")
+    assert math.isnan(empty["p50_s"])
+    assert math.isnan(empty["p99_s"])

@@ -319,3 +319,17 @@ async def test_the_example_ships_the_readmes_recommended_slice() -> None:
         config = state["executor"].config
     assert config.min_background_slice == float(recommended)
     assert config.total_workers == 1
+
+
+async def test_summaries_with_the_simulated_model_have_every_token_once() -> None:
+    """Without a real model the example's /summarise simulates a generation that a chat
+    turn may preempt; the summary has each of its tokens exactly once, in order."""
+    app = example.create_app()
+    async with _serving(app) as (client, _state):
+        accepted = await client.post("/summarise", json={"document": "notes", "max_tokens": 50})
+        assert accepted.status_code == 202
+        chat = await client.post("/chat", json={"message": "hello"})
+        assert chat.json() == {"reply": "you said: hello"}
+        result = await app.state.jobs.handles[accepted.json()["job"]]
+    assert result["tokens"] == 50
+    assert result["summary"] == "".join(f" word{n}" for n in range(50))

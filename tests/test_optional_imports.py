@@ -96,3 +96,28 @@ def test_integrations_without_their_framework_say_which_extra_to_install() -> No
         "microscheduler.otel needs OpenTelemetry: pip install 'microscheduler[otel]'",
         "microscheduler.ray needs Ray: pip install 'microscheduler[ray]'",
     ]
+
+
+def test_the_llm_module_imports_and_keeps_state_without_its_backends() -> None:
+    """microscheduler.llm imports with llama_cpp, openai, gguf and numpy unimportable (each
+    backend imports its package when used), and Completion round-trips a snapshot."""
+    result = _run(
+        """
+        import sys
+
+        for name in ("llama_cpp", "openai", "gguf", "numpy"):
+            sys.modules[name] = None
+
+        from microscheduler.llm import Completion
+
+        state = Completion("prompt")
+        state.append("hello", 7)
+        copy = Completion("other")
+        copy.restore(state.save())
+        assert (copy.prompt, copy.text, copy.tokens, copy.token_ids) == ("prompt", "hello", 1, [7])
+        assert "llama_cpp" not in sys.modules or sys.modules["llama_cpp"] is None
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
