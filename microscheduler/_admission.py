@@ -63,7 +63,7 @@ class Admission:
     ) -> None:
         self._config = config
         self._lanes = lanes
-        self._lane_of = lanes.lanes  # indexed by priority on every call
+        self._lane_of = lanes.lanes  # a tuple, indexed on every call (benchmark row: bulk)
         self._ledger = ledger
         self._keys = ledger.keys
         self._outcomes = outcomes

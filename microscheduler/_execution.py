@@ -42,7 +42,8 @@ RUNNING = 2
 DONE = 3
 
 _future_init = asyncio.Future.__init__
-# The future's own setters (a handle refuses them from callers); settle_all calls them.
+# The future's own setters (a handle refuses them from callers); settle_all calls them
+# directly, without a helper per handle (benchmark rows: bulk, overhead).
 _set_result = asyncio.Future.set_result
 _set_exception = asyncio.Future.set_exception
 _cancel = asyncio.Future.cancel

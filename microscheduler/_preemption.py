@@ -72,7 +72,8 @@ class Preemption:
         self._loop: Any = None
         #: Whether runs must know their start on the loop's clock (for slices).
         self.needs_start_time = config.min_background_slice > 0
-        #: Whether Background work can ever be held back (else it may always start).
+        #: Whether Background work can ever be held back (else it may always start, and a
+        #: worker need not ask on every take: benchmark row bulk, K background workers).
         self.background_may_wait = self._gates_background or self._quiet > 0
 
     def preempts(self, workers: Sequence[Any]) -> None:
