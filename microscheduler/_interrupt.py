@@ -260,6 +260,10 @@ class InterruptContext:
         return f"<InterruptContext {self._owner.name!r} attempt={self._attempt} {state}>"
 
     # -- executor side -------------------------------------------------------------------
+    # The package's protocol with a run's context: the executor reads ``_reason``,
+    # ``_active``, ``_attempt`` and ``_no_reschedule`` (the public ``reason`` and
+    # ``attempt`` are the same facts, read without a property call on the hot path) and
+    # calls ``_signal`` and ``_end``; nothing else outside this module touches the context.
 
     def _signal(self, reason: InterruptReason) -> None:
         self._reason = reason
