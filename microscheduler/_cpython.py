@@ -1,7 +1,8 @@
 """Every use of a CPython (or anyio) private name in the package, in one place.
 
-The asyncio names were checked on CPython 3.11.7, 3.12.1 and 3.13.0, and anyio's cancel
-message on anyio 4.16; ``tests/test_cpython.py`` fails if one of them changes shape.
+The asyncio and multiprocessing names were checked on CPython 3.11.7, 3.12.1 and 3.13.0,
+and anyio's cancel message on anyio 4.16; ``tests/test_cpython.py`` fails if one of them
+changes shape.
 Elsewhere the package uses public API only, with one documented exception:
 :class:`~microscheduler._lane.Lane` overrides the ``asyncio.Queue`` extension hooks
 ``_init``, ``_put``, ``_get`` and keeps its heap in ``_queue``, as the queue's own
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.tasks
+import contextlib
+import multiprocessing.forkserver
 import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +24,7 @@ __all__ = (
     "cancel_unattributed",
     "forget_unretrieved",
     "future_unretrieved",
+    "leave_forkserver",
     "running_loop_or_none",
 )
 
@@ -65,3 +70,19 @@ def cancel_unattributed(scope: Any, loop: asyncio.AbstractEventLoop, host: objec
         scope.cancel()
     finally:
         _enter_task(loop, task)
+
+
+def leave_forkserver() -> bool:
+    """In a forkserver's child, close its copy of the server's "alive" pipe and forget the
+    server (``multiprocessing.forkserver``'s ``_forkserver``, ``_forkserver_alive_fd``,
+    ``_forkserver_pid``, ``_forkserver_address``), so that the server exits when the
+    executor's process dies; False in any other process (see ``_process_child``)."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is None or getattr(server, "_forkserver_pid", None) is not None:
+        return False  # not a forkserver's child, or this process started the server itself
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    server._forkserver_alive_fd = None  # type: ignore[union-attr]
+    server._forkserver_address = None  # type: ignore[union-attr]
+    return True

@@ -169,7 +169,8 @@ class Outcomes:
         if handle._submit_deadline is not None:
             handle._submit_deadline.cancel()
             handle._submit_deadline = None
-        execution: Execution = handle._shared  # type: ignore[assignment]
+        execution = handle._shared
+        assert isinstance(execution, Execution)
         if not execution.detach(handle, reason):
             return  # already detached
         if execution.has_attached():

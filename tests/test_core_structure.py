@@ -33,9 +33,11 @@ async def test_a_joined_handle_is_a_handle_but_not_an_execution(single: TaskExec
 
 
 def test_cpython_private_names_are_used_in_one_module() -> None:
-    """The asyncio private names the core relies on appear only in _cpython.py."""
+    """The asyncio and multiprocessing private names the package relies on appear only
+    in _cpython.py."""
     private = re.compile(
-        r"\b(_get_running_loop|_log_traceback|_enter_task|_leave_task|_wakeup_next)\b"
+        r"\b(_get_running_loop|_log_traceback|_enter_task|_leave_task|_wakeup_next"
+        r"|_forkserver_alive_fd|_forkserver_address)\b"
     )
     users = sorted(
         path.name
