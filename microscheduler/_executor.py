@@ -229,7 +229,7 @@ class TaskExecutor:
         self._ledger.start(runtime)
         self._preemption.start(runtime)
         self._outcomes.start(runtime)
-        self._timers.start(loop, self._log)
+        self._timers.start(runtime)
 
     async def __aenter__(self) -> TaskExecutor:
         await self.start()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._parking import ParkingLot
+from ._runtime import Runtime
 
 __all__ = ("Timers",)
 
@@ -44,10 +45,10 @@ class Timers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._log: Any = None
 
-    def start(self, loop: asyncio.AbstractEventLoop, log: Any) -> None:
-        """Start the supervisor task on ``loop``."""
-        self._loop = loop
-        self._log = log
+    def start(self, runtime: Runtime) -> None:
+        """Start the supervisor task on the executor's loop."""
+        self._loop = loop = runtime.loop
+        self._log = runtime.log
         self._task = loop.create_task(self._serve(), name="microscheduler-supervisor")
 
     async def stop(self) -> None:
