@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="microscheduler benchmarks: ratios against in-process baselines.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes (CI)")
     parser.add_argument(
         "--json",
         type=Path,

@@ -10,7 +10,7 @@ class Settings:
     """How big and how often every benchmark runs.
 
     Attributes:
-        quick: True for the CI smoke run (under a minute), False for the full run.
+        quick: True for the CI smoke run (small sizes, about two minutes), False for the full run.
         sizes: the N of the overhead, bulk and scale benchmarks, smallest first.
         workers: the K of the overhead and bulk benchmarks.
         rounds: interleaved rounds (every variant at every N runs once per round).

@@ -70,7 +70,8 @@ async def main() -> None:
         print("chat:", answer)
         print("report:", len((await report).split()), "words")
         stats = await scheduler.statistics()
-        steps = await ray.get_actor("model-0").decoding_steps.remote()
+        model: Any = ray.get_actor("model-0")  # Ray's actor handles are untyped
+        steps = await model.decoding_steps.remote()
         print(f"preempted {stats.preempted} time(s); {steps} decoding steps for 43 words")
     finally:
         await scheduler.shutdown()

@@ -71,7 +71,7 @@ async def main(db: str = "resumable_indexer.db", delay: float = 0.1) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--db", default="resumable_indexer.db", help="the snapshot file")
     parser.add_argument("--delay", type=float, default=0.1, help="seconds per chunk")
     args = parser.parse_args()

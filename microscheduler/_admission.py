@@ -85,7 +85,7 @@ class Admission:
             f"another thread use asyncio.run_coroutine_threadsafe(executor.{example}, loop)"
         )
 
-    def _lane_for(self, task: Task[Any], priority: Priority | None) -> Lane:
+    def _lane_for(self, task: Task[Any], priority: Priority | int | None) -> Lane:
         if self.state != "running":
             if self.state == "closed":
                 raise ExecutorShutdownError(SHUTDOWN_MESSAGE)
@@ -174,7 +174,7 @@ class Admission:
         return handle
 
     async def _admit_when_room(
-        self, task: Task[T], priority: Priority | None, timeout: float | None
+        self, task: Task[T], priority: Priority | int | None, timeout: float | None
     ) -> TaskHandle[T]:
         lane = self._lane_for(task, priority)
         woken = False
@@ -186,7 +186,7 @@ class Admission:
         return self._admit(task, lane, timeout)
 
     async def execute(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> T:
         """See :meth:`TaskExecutor.execute`."""
         lane = self._lane_for(task, priority)
@@ -201,7 +201,7 @@ class Admission:
         return await handle  # a cancelled caller cancels the handle, which detaches it
 
     async def _execute_with_timeout(
-        self, task: Task[T], priority: Priority | None, timeout: float | None
+        self, task: Task[T], priority: Priority | int | None, timeout: float | None
     ) -> T:
         """``execute`` bounded by one ``asyncio.timeout`` over the whole call (the wait for
         room included): the ``execute(timeout=)`` timing mechanism."""
@@ -270,14 +270,14 @@ class Admission:
             )
 
     async def submit(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> TaskHandle[T]:
         """See :meth:`TaskExecutor.submit`."""
         timeout = check_timeout(timeout)
         return await self._admit_when_room(task, priority, timeout)
 
     def submit_nowait(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> TaskHandle[T]:
         """See :meth:`TaskExecutor.submit_nowait`."""
         if timeout is not None:

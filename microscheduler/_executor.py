@@ -351,7 +351,7 @@ class TaskExecutor:
     # -- admission -------------------------------------------------------------------------
 
     def execute(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, T]:
         """Queue ``task`` and return its result: ``result = await executor.execute(task)``.
 
@@ -380,7 +380,7 @@ class TaskExecutor:
         return self._admission.execute(task, priority, timeout=timeout)
 
     def submit(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, TaskHandle[T]]:
         """Queue ``task`` and return its handle, waiting only for room in its lane:
         ``handle = await executor.submit(task)``. Arguments and errors are those of
@@ -389,7 +389,7 @@ class TaskExecutor:
         return self._admission.submit(task, priority, timeout=timeout)
 
     def submit_nowait(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> TaskHandle[T]:
         """Queue ``task`` and return its handle at once.
 

@@ -190,7 +190,7 @@ class TaskHandle(asyncio.Future[T]):
             return TaskStatus.CANCELLED
         return TaskStatus.FAILED
 
-    def promote(self, priority: Priority) -> bool:
+    def promote(self, priority: Priority | int) -> bool:
         """Move the execution to a more urgent lane.
 
         A queued or preempted execution moves to ``priority``'s lane, keeping its saved

@@ -36,21 +36,14 @@ from typing import Literal, Protocol, Self, TypeVar, runtime_checkable
 import anyio
 import anyio.to_thread
 
-from ._exceptions import ConfigError
 from ._logging import logger
+from ._sqlite_file import TABLE, connect, reclaim_free_pages
 
 __all__ = ("MemorySnapshotStore", "SQLiteSnapshotStore", "SnapshotStore")
 
 
 T = TypeVar("T")
 
-TABLE = "microscheduler_snapshots"
-_COLUMNS = ("key", "data", "saved_at")
-_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-    key TEXT PRIMARY KEY NOT NULL,
-    data BLOB NOT NULL,
-    saved_at REAL NOT NULL
-)"""
 _UPSERT = (
     f"INSERT INTO {TABLE} (key, data, saved_at) VALUES (?, ?, ?) "
     "ON CONFLICT (key) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at"
@@ -259,9 +252,14 @@ class SQLiteSnapshotStore:
         await self._run(self._write_locked, _UPSERT, (key, _check_data(data), time.time()))
 
     async def delete(self, key: str) -> None:
-        """Delete the snapshot of ``key`` in one committed transaction."""
+        """Delete the snapshot of ``key`` in one committed transaction.
+
+        The pages it held are then given back to the file system (in a file this store
+        created; see ``auto_vacuum`` in the docs), so deleting a large snapshot shrinks
+        the file.
+        """
         _check_key(key)
-        await self._run(self._write_locked, f"DELETE FROM {TABLE} WHERE key = ?", (key,))
+        await self._run(self._delete_locked, key)
 
     async def close(self) -> None:
         """Close the database connection; idempotent. :meth:`open` reopens it."""
@@ -289,7 +287,7 @@ class SQLiteSnapshotStore:
     def _open_locked(self) -> None:
         if self._connection is not None:
             return
-        self._connection = _connect(self._path, self._busy_timeout, self._synchronous)
+        self._connection = connect(self._path, self._busy_timeout, self._synchronous)
         self._state = _State.OPEN
         logger.debug("snapshot_store_opened", path=self._path)
 
@@ -313,86 +311,13 @@ class SQLiteSnapshotStore:
                 connection.execute("ROLLBACK")
             raise
 
+    def _delete_locked(self, key: str) -> None:
+        self._write_locked(f"DELETE FROM {TABLE} WHERE key = ?", (key,))
+        reclaim_free_pages(self._usable_connection())
+
     def _close_locked(self) -> None:
         connection, self._connection = self._connection, None
         self._state = _State.CLOSED
         if connection is not None:
             connection.close()
             logger.debug("snapshot_store_closed", path=self._path)
-
-
-def _connect(path: str, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
-    """Open ``path`` in WAL mode, make sure it is writable and holds the snapshot table.
-
-    Raises ConfigError (with the sqlite3 or OS error as its cause) when it cannot.
-    """
-    try:
-        # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE.
-        # check_same_thread=False: anyio may run successive calls on different worker
-        # threads; the store's lock guarantees one thread at a time.
-        connection = sqlite3.connect(
-            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-    except (sqlite3.Error, OSError) as exc:
-        raise _config_error(path, exc) from exc
-    try:
-        mode = _enable_wal(connection, busy_timeout)
-        if str(mode).lower() != "wal":
-            raise ConfigError(
-                f"snapshot store {path!r} cannot use write-ahead logging (journal mode "
-                f"stays {mode!r}); give SQLiteSnapshotStore the path of a file on disk"
-            )
-        connection.execute(f"PRAGMA synchronous={synchronous}")
-        # A real write transaction proves the file and its directory are writable now,
-        # not at the first checkpoint.
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.execute(_SCHEMA)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})"))
-        if columns != _COLUMNS:
-            raise ConfigError(
-                f"snapshot store {path!r} has a table {TABLE} with columns {columns}, "
-                f"expected {_COLUMNS}; use another file or drop that table"
-            )
-    except ConfigError:
-        connection.close()
-        raise
-    except (sqlite3.Error, OSError) as exc:
-        connection.close()
-        raise _config_error(path, exc) from exc
-    return connection
-
-
-def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> str:
-    """Switch to WAL, retrying within the busy timeout: changing the journal mode skips
-    SQLite's busy handler, so two processes opening one new file may see "locked" at once."""
-    deadline = time.monotonic() + busy_timeout
-    delay = 0.001
-    while True:
-        try:
-            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(delay)  # a blocking retry: _connect always runs in a worker thread
-        delay = min(delay * 2, 0.05)
-
-
-def _config_error(path: str, exc: BaseException) -> ConfigError:
-    text = str(exc)
-    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
-        return ConfigError(
-            f"snapshot store {path!r} is not an SQLite database ({text}); "
-            "give SQLiteSnapshotStore a new path or one of its own files"
-        )
-    if "readonly" in text or "read-only" in text or "unable to open" in text:
-        return ConfigError(
-            f"snapshot store {path!r} cannot be opened for writing ({text}); "
-            "check that its directory exists and that the file and directory are writable"
-        )
-    return ConfigError(f"snapshot store {path!r} cannot be used: {text}")

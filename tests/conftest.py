@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
@@ -14,6 +15,44 @@ from microscheduler.pytest_plugin import ExecutorFactory
 from microscheduler.testing import sync_computes_running
 
 _TASK_PREFIX = "microscheduler-"
+
+# Which event loop runs the async tests and fixtures: MICROSCHEDULER_TEST_LOOP=asyncio (the
+# default, pytest-asyncio's own), uvloop, or eager (asyncio with asyncio.eager_task_factory,
+# Python 3.12+, where a new task runs its first step at once, inside create_task). CI runs
+# the suite under each; an unknown or unavailable loop is a usage error, never a skip.
+TEST_LOOP = os.environ.get("MICROSCHEDULER_TEST_LOOP", "asyncio")
+
+
+def _eager_event_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    return loop
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise pytest.UsageError(f"MICROSCHEDULER_TEST_LOOP=uvloop needs uvloop: {exc}") from exc
+        return uvloop.new_event_loop
+    if name == "eager":
+        if not hasattr(asyncio, "eager_task_factory"):
+            raise pytest.UsageError("MICROSCHEDULER_TEST_LOOP=eager needs Python 3.12 or later")
+        return _eager_event_loop
+    raise pytest.UsageError(
+        f"MICROSCHEDULER_TEST_LOOP must be asyncio, uvloop or eager, got {name!r}"
+    )
+
+
+if TEST_LOOP != "asyncio":
+    _LOOP_FACTORIES = {TEST_LOOP: _loop_factory(TEST_LOOP)}
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """Run every async test and fixture on the loop MICROSCHEDULER_TEST_LOOP names."""
+        return _LOOP_FACTORIES
 
 
 @pytest.hookimpl(wrapper=True)

@@ -27,20 +27,24 @@ EXECUTOR_CHILD = HERE / "_crash_child.py"
 def run_until(command: list[str], kill_after: Callable[[str], bool]) -> list[str]:
     """Start ``command``, SIGKILL it once it printed a line for which ``kill_after`` is
     true, and return every line it printed (those after that line included)."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
     lines: list[str] = []
-    try:
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if kill_after(lines[-1]):
-                break
-        proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # The with block closes both pipes and waits for the killed child.
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                if kill_after(lines[-1]):
+                    break
+        finally:
+            proc.send_signal(signal.SIGKILL)
+        # Read on through the same file object: communicate() would read the pipe beneath
+        # it and lose the lines this loop's read-ahead already buffered (a child far ahead
+        # of a slow parent then seemed to resume from a snapshot it never reported saved).
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL, f"the child ended by itself:\n{err}"
     return lines + rest.splitlines()
 

@@ -184,7 +184,7 @@ class SchedulerClient:
         return f"<SchedulerClient {self._name!r} {state} calls={len(self._handles)}>"
 
     async def submit(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> RemoteTaskHandle[T]:
         """Queue ``task`` in the scheduler and return its handle once it is admitted.
 
@@ -239,7 +239,7 @@ class SchedulerClient:
         return handle
 
     async def execute(
-        self, task: Task[T], priority: Priority | None = None, *, timeout: float | None = None
+        self, task: Task[T], priority: Priority | int | None = None, *, timeout: float | None = None
     ) -> T:
         """Queue ``task`` in the scheduler and return its result.
 

@@ -145,7 +145,7 @@ class SchedulerActor:
         client: str,
         call_id: str,
         task: Task[Any],
-        priority: Priority | None,
+        priority: Priority | int | None,
         timeout: float | None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Admit ``task`` and report its statuses and its outcome (see the module doc)."""
