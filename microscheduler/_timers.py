@@ -30,6 +30,7 @@ class Timers:
 
     Invariants:
         * At most one loop alarm is pending: at the earliest deadline in the heap.
+        * An action scheduled by a due action runs on a later pass, never the same one.
         * An action that raises is logged (``supervisor_action_failed``) and never ends
           the supervisor task.
     """
@@ -97,7 +98,11 @@ class Timers:
     def _fire_due(self) -> None:
         heap = self._heap
         now = self.now() + 1e-6
-        while heap and heap[0][0] <= now:
+        # What a due action schedules waits for a later pass, even when it is due at once
+        # (a clock of millisecond steps, as uvloop's, gives it the same time): the loop's
+        # ready work runs in between, as it would after any other timer.
+        first_new = next(self._seq)
+        while heap and heap[0][0] <= now and heap[0][1] < first_new:
             _, _, action, args = heapq.heappop(heap)
             try:
                 action(*args)
