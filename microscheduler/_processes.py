@@ -290,7 +290,12 @@ class ProcessPool:
             self._end_later(child)
         self.paused.clear()
         while self._ending:
-            await asyncio.gather(*self._ending, return_exceptions=True)
+            ending = list(self._ending)
+            await asyncio.gather(*ending, return_exceptions=True)
+            # A task that ended at once (an eager task factory runs it inside create_task)
+            # leaves the set only when its done callback runs: without this, awaiting its
+            # finished gather never yields and the loop spins forever.
+            self._ending.difference_update(ending)
         for child in list(self._children):  # none should be left; never leave one behind
             with contextlib.suppress(Exception):
                 await self._discard(child)
