@@ -290,11 +290,11 @@ class ProcessPool:
             self._end_later(child)
         self.paused.clear()
         while self._ending:
-            ending = list(self._ending)
+            # Remove what was awaited here rather than trust the done callbacks alone: an
+            # eagerly started task (asyncio.eager_task_factory) may end before its callback
+            # is added, and each pass must make progress.
+            ending = tuple(self._ending)
             await asyncio.gather(*ending, return_exceptions=True)
-            # A task that ended at once (an eager task factory runs it inside create_task)
-            # leaves the set only when its done callback runs: without this, awaiting its
-            # finished gather never yields and the loop spins forever.
             self._ending.difference_update(ending)
         for child in list(self._children):  # none should be left; never leave one behind
             with contextlib.suppress(Exception):
