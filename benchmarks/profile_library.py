@@ -1,9 +1,11 @@
 """Where the library's per-task time goes: cProfile over one overhead or bulk round.
 
 Usage: ``python -m benchmarks.profile_library [--mode caller|bulk|preempt] [-n N]
-[--workers K] [--top 25]``. Prints the top functions by own time (``tottime``) and the
-library's own functions by cumulative time. cProfile slows everything down several times
-and unevenly, so read the shares, not the absolute times.
+[--workers K] [--top 25]``. Prints the Python function calls per job (everything the
+round made, the benchmark's own task building and loop included, divided by N), the top
+functions by own time (``tottime``) and the library's own functions by cumulative time.
+cProfile slows everything down several times and unevenly, so read the shares and the
+call counts, not the absolute times.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import io
 import pstats
 import time
 from functools import partial
+from typing import Any
 
 from . import _library as lib
 from ._harness import quiet_logging, run
@@ -68,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     quiet_logging()
     body = partial(MODES[args.mode], args.n, args.workers)
+    lib.ms()  # imported before profiling: its import is not per-job work
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
@@ -75,6 +79,16 @@ def main() -> None:
     profiler.disable()
     elapsed = time.perf_counter() - start
     print(f"{args.mode} mode, N={args.n:,}, K={args.workers}, {args.loop}: {elapsed:.2f}s profiled")
+    stats: Any = pstats.Stats(profiler)  # its .stats and .total_calls are untyped
+    library_calls = sum(
+        calls
+        for (path, _, _), (_, calls, *_rest) in stats.stats.items()
+        if "microscheduler" in path
+    )
+    print(
+        f"calls per job: {stats.total_calls / args.n:.1f} in all, "
+        f"{library_calls / args.n:.1f} of them in microscheduler's own functions"
+    )
     sections = [
         ("by own time (tottime), everything", "tottime", [args.top]),
         ("by cumulative time, microscheduler only", "cumulative", ["microscheduler/", args.top]),

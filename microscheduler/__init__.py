@@ -16,9 +16,9 @@ from ._exceptions import StateRestoreError as StateRestoreError
 from ._exceptions import StateSaveError as StateSaveError
 from ._exceptions import TaskInterruptedError as TaskInterruptedError
 from ._exceptions import WorkerProcessError as WorkerProcessError
-from ._execution import TaskStatus as TaskStatus
 from ._executor import TaskExecutor as TaskExecutor
 from ._handle import TaskHandle as TaskHandle
+from ._handle import TaskStatus as TaskStatus
 from ._interrupt import InterruptContext as InterruptContext
 from ._priority import Priority as Priority
 from ._priority import WorkerInfo as WorkerInfo

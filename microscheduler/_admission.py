@@ -3,8 +3,8 @@
 :class:`Admission` checks a call (the executor is open, it comes from the executor's loop,
 it would not deadlock), then queues a new execution or attaches the caller to the live
 execution of the task's key, waits for room in a full lane, and bounds ``execute`` with one
-``asyncio.timeout`` over the whole call. It never decides outcomes: that is the ledger's
-(:class:`Outcomes`) job.
+``asyncio.timeout`` over the whole call. It never decides outcomes: that is :class:`Outcomes`'
+job; the books are the :class:`Ledger`'s (``admit()``).
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ import time
 from typing import Any, NoReturn, TypeVar
 
 from ._config import WorkerConfig
+from ._cpython import running_loop_or_none
 from ._exceptions import ExecutorNotStartedError, ExecutorShutdownError, QueueFullError
-from ._execution import RUNNING, Execution
+from ._execution import Execution
 from ._handle import JoinedHandle, TaskHandle
-from ._idle import IdleWorkers
-from ._lanes import Lane
+from ._lanes import Lane, Lanes
+from ._ledger import Ledger
 from ._outcomes import SHUTDOWN_MESSAGE, Outcomes
-from ._preemption import Supervisor
+from ._preemption import Preemption
 from ._priority import Priority
+from ._same_work import same_work
 from ._snapshots import SnapshotStore
-from ._stats import Counters
-from ._task import Task, check_priority, check_timeout, new_state, same_work
+from ._task import Task, check_priority, check_timeout, new_state
 from ._worker import Worker
 
 __all__ = ("Admission",)
@@ -53,20 +54,20 @@ class Admission:
         self,
         *,
         config: WorkerConfig,
-        lanes: tuple[Lane, Lane, Lane],
-        idle: tuple[IdleWorkers, IdleWorkers, IdleWorkers],
+        lanes: Lanes,
+        ledger: Ledger,
         outcomes: Outcomes,
-        supervisor: Supervisor,
-        counters: Counters,
+        preemption: Preemption,
         store: SnapshotStore,
         workers: list[Worker],
     ) -> None:
         self._config = config
         self._lanes = lanes
-        self._idle = idle
+        self._lane_of = lanes.lanes  # a tuple, indexed on every call (benchmark row: bulk)
+        self._ledger = ledger
+        self._keys = ledger.keys
         self._outcomes = outcomes
-        self._supervisor = supervisor
-        self._counters = counters
+        self._preemption = preemption
         self._store = store
         self._workers = workers
         self._ids = itertools.count(1)
@@ -89,22 +90,21 @@ class Admission:
             if self.state == "closed":
                 raise ExecutorShutdownError(SHUTDOWN_MESSAGE)
             raise ExecutorNotStartedError(NOT_STARTED_MESSAGE)
-        if asyncio._get_running_loop() is not self.loop:
+        if running_loop_or_none() is not self.loop:
             self.refuse_other_loop("execute()/submit()", "execute(task)")
         if not isinstance(task, Task):
             raise TypeError(f"expected a Task, got {task!r}")
         if priority is None:
-            return self._lanes[task.priority]
-        return self._lanes[check_priority(priority)]
+            return self._lane_of[task.priority]
+        return self._lane_of[check_priority(priority)]
 
     def _admit(self, task: Task[T], lane: Lane, timeout: float | None) -> TaskHandle[T]:
         """Queue a new execution of ``task`` (or join the live one of its key)."""
         loop = self.loop
         assert loop is not None
-        outcomes = self._outcomes
         key = task.key
-        if key is not None and key in outcomes.keys:
-            live = outcomes.keys[key]
+        if key is not None and key in self._keys:
+            live = self._keys[key]
             if not same_work(live.task, task):
                 raise ValueError(
                     f"key {key!r} is live in this executor for task {live.task.name!r} "
@@ -114,12 +114,13 @@ class Admission:
                 )
             return self._join(live, lane.priority, timeout)
         source = task.initial_state
+        shares_state = False
         if source is None:
             state: Any = None  # its fresh NoOpTaskState is made when it first runs
         else:
             state = new_state(task)
             if state is source:
-                other = outcomes.states_in_use.get(id(state))
+                other = self._ledger.states_in_use.get(id(state))
                 if other is not None:
                     raise ValueError(
                         f"task {task.name!r}: its initial_state object is in use by another "
@@ -127,9 +128,10 @@ class Admission:
                         f"state by passing a factory (initial_state=MyState) instead of an "
                         f"instance"
                     )
+                shares_state = True
         # The first caller's handle is the execution itself (one object per submit).
-        execution: TaskHandle[T] = TaskHandle(
-            outcomes,
+        execution = Execution(
+            self._outcomes,
             loop,
             task,
             lane.priority,
@@ -138,22 +140,19 @@ class Admission:
             time.perf_counter(),
             self._store if key is not None else None,
         )
-        if source is not None and state is source:
-            outcomes.states_in_use[id(state)] = execution
-        lane.put_new(execution)
-        self._counters.submitted += 1
-        outcomes.outstanding += 1
-        if key is not None:
-            outcomes.keys[key] = execution
+        self._ledger.admit(execution, shares_state)
         if timeout is not None:
-            execution._deadline = loop.call_later(timeout, outcomes.expire, execution, timeout)
-        if outcomes.events is not None:
-            outcomes.events.emit("submitted", execution)
+            execution._submit_deadline = loop.call_later(
+                timeout, self._outcomes.expire_submit_deadline, execution, timeout
+            )
         if lane.priority is not Priority.BACKGROUND:
-            self._supervisor.urgent_admitted()
+            # First: the victims' cancellations are then delivered before the worker this
+            # work wakes runs, so a preempted run (a child process being paused) has
+            # stopped before the urgent work starts.
+            self._preemption.urgent_admitted()
         elif self._ages:
-            self._supervisor.queued(execution)
-        self._idle[lane.priority].wake_one()
+            self._outcomes.start_aging(execution)
+        self._lanes.put_new(execution)
         return execution
 
     def _join(
@@ -163,16 +162,15 @@ class Admission:
         loop = self.loop
         assert loop is not None
         outcomes = self._outcomes
-        handle: TaskHandle[Any] = JoinedHandle(outcomes, execution, loop)
-        execution._attach(handle)
-        self._counters.joined += 1
+        handle: JoinedHandle[Any] = JoinedHandle(outcomes, execution, loop)
+        execution.attach(handle)
+        self._ledger.joined(execution)
         if timeout is not None:
-            handle._deadline = loop.call_later(timeout, outcomes.expire, handle, timeout)
-        if outcomes.events is not None:
-            running = execution._phase == RUNNING
-            outcomes.events.emit("joined", execution, execution._worker_id if running else None)
+            handle._submit_deadline = loop.call_later(
+                timeout, outcomes.expire_submit_deadline, handle, timeout
+            )
         if priority < execution.priority:
-            self._supervisor.promote(execution, priority, "joined")
+            outcomes.promote(execution, priority, "joined")
         return handle
 
     async def _admit_when_room(
@@ -180,7 +178,7 @@ class Admission:
     ) -> TaskHandle[T]:
         lane = self._lane_for(task, priority)
         woken = False
-        while lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+        while lane.full() and (task.key is None or task.key not in self._keys):
             # A submitter woken for room it did not get waits again at the head.
             await lane.wait_for_room(at_head=woken)
             woken = True
@@ -195,34 +193,35 @@ class Admission:
         if asyncio.current_task(self.loop) in self.worker_of_task:  # called from inside a compute
             self._refuse_deadlock(task, lane)
         if timeout is not None:
-            return await self._execute_within(task, priority, check_timeout(timeout))
-        if lane.full() and (task.key is None or task.key not in self._outcomes.keys):
+            return await self._execute_with_timeout(task, priority, check_timeout(timeout))
+        if lane.full() and (task.key is None or task.key not in self._keys):
             handle = await self._admit_when_room(task, priority, None)  # (a join needs none)
         else:
             handle = self._admit(task, lane, None)
         return await handle  # a cancelled caller cancels the handle, which detaches it
 
-    async def _execute_within(
+    async def _execute_with_timeout(
         self, task: Task[T], priority: Priority | int | None, timeout: float | None
     ) -> T:
-        """``execute`` bounded by one ``asyncio.timeout`` over the whole call."""
+        """``execute`` bounded by one ``asyncio.timeout`` over the whole call (the wait for
+        room included): the ``execute(timeout=)`` timing mechanism."""
         handle: TaskHandle[T] | None = None
         try:
-            async with asyncio.timeout(timeout) as deadline:
+            async with asyncio.timeout(timeout) as execute_timeout:
                 try:
                     handle = await self._admit_when_room(task, priority, None)
-                    handle._within = deadline
+                    handle._execute_timeout = execute_timeout
                     return await handle
                 except asyncio.CancelledError:
                     # Cancelling this caller cancelled the handle, which left detaching to
-                    # this call (it has _within): only here is it known whether it was the
-                    # deadline.
+                    # this call (it has an _execute_timeout): only here is it known whether
+                    # it was the deadline.
                     if handle is not None and handle.cancelled():
-                        reason: Any = "timeout" if deadline.expired() else "cancelled"
+                        reason: Any = "timeout" if execute_timeout.expired() else "cancelled"
                         self._outcomes.detach(handle, reason)
                     raise
         except TimeoutError:
-            if not deadline.expired():
+            if not execute_timeout.expired():
                 raise  # the task's own TimeoutError
             if handle is not None and handle.done() and not handle.cancelled():
                 # The execution ended in the very loop step the deadline passed: its
@@ -238,7 +237,7 @@ class Admission:
         running = worker.current
         name = running.name if running is not None else "?"
         key = task.key
-        if running is not None and key is not None and self._outcomes.keys.get(key) is running:
+        if running is not None and key is not None and self._keys.get(key) is running:
             raise RuntimeError(
                 f"execute({task.name!r}) from inside task {name!r} would deadlock: its key "
                 f"{key!r} is the very execution that is running, which would wait for "
@@ -284,7 +283,7 @@ class Admission:
         if timeout is not None:
             timeout = check_timeout(timeout)
         lane = self._lane_for(task, priority)
-        if not lane.full() or (task.key is not None and task.key in self._outcomes.keys):
+        if not lane.full() or (task.key is not None and task.key in self._keys):
             return self._admit(task, lane, timeout)  # a join needs no room
         field = _BUFFER_FIELD[lane.priority]
         raise QueueFullError(

@@ -12,6 +12,7 @@ from typing import Literal
 
 from ._events import EventCallback
 from ._exceptions import ConfigError
+from ._numbers import is_number
 from ._priority import WorkerType
 from ._snapshots import SnapshotStore
 
@@ -60,6 +61,21 @@ class WorkerConfig:
             interval while the run goes on); ``None`` turns the warning off. A sync compute
             that never polls ``is_interrupted()``, or a coroutine that swallows its
             cancellation, cannot be stopped: this makes it visible.
+        snapshot_store: Where keyed tasks' snapshots are written through (a
+            :class:`SnapshotStore`); ``None`` keeps them in a :class:`MemorySnapshotStore`
+            of the executor's own.
+        on_event: A callable, or a tuple of them, given every :class:`SchedulerEvent`;
+            one that raises is logged, never raised into the scheduler.
+        max_background_wait: Seconds after its admission at which a Background execution
+            still not done is promoted to LastEffort (it is then no longer preempted);
+            ``None`` never ages work.
+        max_preemptions: How many times one execution may be preempted; after that its
+            runs are not preempted again. ``None`` sets no limit.
+        background_quiet_period: Seconds Background work waits, after the last urgent
+            work ended, before it may start again; ``0`` starts it at once.
+        min_background_slice: Seconds a Background run may go on before urgent work
+            preempts it (the preemption waits until then, if urgent work still waits);
+            ``0`` preempts at once.
         process_initializer: For ``Task(runs_in="process")`` computes: a picklable
             zero-argument callable run once in each worker's child process; what it
             returns is the ``resource`` of every process compute in that child (a loaded
@@ -122,7 +138,7 @@ class WorkerConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} cannot be negative, got {getattr(self, name)}")
         grace = self.interrupt_grace
-        if not isinstance(grace, int | float) or isinstance(grace, bool):
+        if not is_number(grace):
             raise TypeError(f"interrupt_grace must be a number of seconds, got {grace!r}")
         if grace < 0:
             raise ConfigError(f"interrupt_grace cannot be negative, got {grace}")
@@ -130,7 +146,7 @@ class WorkerConfig:
             raise ConfigError("interrupt_grace must be a number of seconds, got nan")
         warning = self.interrupt_warning
         if warning is not None:
-            if not isinstance(warning, int | float) or isinstance(warning, bool):
+            if not is_number(warning):
                 raise TypeError(f"interrupt_warning must be seconds or None, got {warning!r}")
             if not warning > 0:
                 raise ConfigError(f"interrupt_warning must be > 0 seconds or None, got {warning}")
@@ -141,7 +157,7 @@ class WorkerConfig:
             )
         if not isinstance(self.preempt_background, bool):
             raise TypeError(f"preempt_background must be a bool, got {self.preempt_background!r}")
-        self._check_v2_fields()
+        self._check_store_events_and_starvation_bounds()
         self._check_process_fields()
 
     def _check_process_fields(self) -> None:
@@ -168,7 +184,7 @@ class WorkerConfig:
                 f"process_initializer must pickle (a module-level def), got {initializer!r}: {exc}"
             ) from exc
 
-    def _check_v2_fields(self) -> None:
+    def _check_store_events_and_starvation_bounds(self) -> None:
         store = self.snapshot_store
         if store is not None and not isinstance(store, SnapshotStore):
             raise TypeError(
@@ -195,12 +211,12 @@ class WorkerConfig:
             value = getattr(self, name)
             if value is None and name == "max_background_wait":
                 continue
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            if not is_number(value):
                 raise TypeError(f"{name} must be a number of seconds, got {value!r}")
             if math.isnan(value) or value < 0:
                 raise ConfigError(f"{name} cannot be negative, got {value}")
         bound = self.store_timeout
-        if not isinstance(bound, int | float) or isinstance(bound, bool):
+        if not is_number(bound):
             raise TypeError(f"store_timeout must be a number of seconds, got {bound!r}")
         if not bound > 0:
             raise ConfigError(f"store_timeout must be > 0 seconds, got {bound}")

@@ -15,17 +15,19 @@ from ._admission import Admission
 from ._config import WorkerConfig
 from ._events import EventEmitter
 from ._handle import TaskHandle
-from ._idle import IdleWorkers
-from ._lanes import Lane
+from ._lanes import Lanes
+from ._ledger import Ledger
 from ._logging import debug_enabled, log_worker_ends, logger
 from ._outcomes import Outcomes
-from ._preemption import Supervisor
+from ._preemption import Preemption
 from ._priority import Priority
 from ._resources import open_all
-from ._snapshots import MemorySnapshotStore, SnapshotStore
+from ._runtime import Runtime
+from ._snapshots import MemorySnapshotStore
 from ._stats import Counters, ExecutorStatistics
 from ._store_bound import BoundedStore
 from ._task import Task, check_timeout
+from ._timers import Timers
 from ._worker import Worker, build_workers
 
 __all__ = ("TaskExecutor",)
@@ -101,48 +103,35 @@ class TaskExecutor:
         self._log: Any = self._log_source
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._counters = counters = Counters()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._draining = False
         self._drain_scope: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._worker_of_task: dict[asyncio.Task[None], Worker] = {}  # while started
-        self._store: SnapshotStore = config.snapshot_store or MemorySnapshotStore()
-        self._bounded_store = bounded = BoundedStore(self._store, config.store_timeout)
-        self._lanes = lanes = (
-            Lane(Priority.UI, config.ui_queue_buffer_size),
-            Lane(Priority.LAST_EFFORT, config.last_effort_buffer_size),
-            Lane(Priority.BACKGROUND, config.background_buffer_size),
+        store = config.snapshot_store or MemorySnapshotStore()
+        self._store = BoundedStore(store, config.store_timeout)  # every call is bounded
+        self._lanes = lanes = Lanes(config)
+        self._counters = counters = Counters()
+        self._timers = timers = Timers()
+        self._preemption = preemption = Preemption(
+            config=config, lanes=lanes, timers=timers, counters=counters
         )
-        urgent_idle = IdleWorkers()
-        background_idle = urgent_idle if config.single_processor else IdleWorkers()
-        self._idle = (urgent_idle, urgent_idle, background_idle)
-        gated = not config.single_processor and config.preempt_background
-        self._supervisor = supervisor = Supervisor(
-            config=config,
-            lanes=lanes,
-            gates_background=gated,
-            background_idle=background_idle,
-            urgent_idle=urgent_idle,
-            counters=counters,
-        )
+        self._ledger = ledger = Ledger(counters, preemption.urgent_retired)
         self._outcomes = outcomes = Outcomes(
-            config=config, lanes=lanes, supervisor=supervisor, counters=counters
+            config=config, lanes=lanes, ledger=ledger, preemption=preemption, timers=timers
         )
-        self._workers = build_workers(outcomes, config, lanes, urgent_idle, background_idle)
+        self._workers = build_workers(outcomes, config, lanes)
         if config.single_processor:
-            victims = self._workers
-        else:
-            victims = self._workers[config.ui_workers :] if gated else []
-        supervisor.preempts(victims)
+            preemption.preempts(self._workers)
+        elif config.preempt_background:
+            preemption.preempts(self._workers[config.ui_workers :])
         self._admission = Admission(
             config=config,
             lanes=lanes,
-            idle=self._idle,
+            ledger=ledger,
             outcomes=outcomes,
-            supervisor=supervisor,
-            counters=counters,
-            store=bounded,
+            preemption=preemption,
+            store=self._store,
             workers=self._workers,
         )
 
@@ -160,12 +149,13 @@ class TaskExecutor:
 
     def statistics(self) -> ExecutorStatistics:
         """Return a snapshot of the executor's counters and queue lengths."""
+        lanes = self._lanes
         return ExecutorStatistics.of(
-            self._counters, self._lanes, self._idle, len(self._workers), self._outcomes.queue_waits
+            self._counters, lanes.lanes, lanes.idle, len(self._workers), self._ledger.queue_waits
         )
 
     def __repr__(self) -> str:
-        queued = sum(len(lane) for lane in self._lanes)
+        queued = self._lanes.queued()
         return (
             f"<TaskExecutor {self._state.value} workers={len(self._workers)} queued={queued} "
             f"running={self._counters.running}>"
@@ -199,7 +189,7 @@ class TaskExecutor:
         self._state = _State.STARTING
         try:
             resources = await open_all(
-                self._bounded_store,
+                self._store,
                 self._config.resource_factory,
                 [(w.worker_id, w.worker_type) for w in self._workers],
                 self._stack,
@@ -229,21 +219,17 @@ class TaskExecutor:
         )
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Build the runtime once and bind every part that needs it."""
         self._loop = loop
         log = self._log_source
         self._log = log.bind() if hasattr(log, "bind") else log
-        debug = debug_enabled(self._log)
         callbacks = self._config.event_callbacks
         events = EventEmitter(callbacks, loop, self._log) if callbacks else None
-        outcomes = self._outcomes
-        outcomes.loop, outcomes.log, outcomes.debug, outcomes.events = (
-            loop,
-            self._log,
-            debug,
-            events,
-        )
-        self._supervisor.events = events
-        self._supervisor.start(loop, self._log, debug)
+        runtime = Runtime(loop=loop, log=self._log, debug=debug_enabled(self._log), events=events)
+        self._ledger.start(runtime)
+        self._preemption.start(runtime)
+        self._outcomes.start(runtime)
+        self._timers.start(runtime)
 
     async def __aenter__(self) -> TaskExecutor:
         await self.start()
@@ -272,12 +258,7 @@ class TaskExecutor:
 
     async def join(self) -> None:
         """Wait until no work is queued or running (work admitted meanwhile included)."""
-        outcomes = self._outcomes
-        while outcomes.outstanding:
-            if outcomes.drained is None or outcomes.drained.done():
-                assert self._loop is not None
-                outcomes.drained = self._loop.create_future()
-            await asyncio.shield(outcomes.drained)
+        await self._ledger.join()
 
     async def shutdown(self, *, drain: bool = False, timeout: float | None = None) -> None:
         """Stop the executor; idempotent.
@@ -333,32 +314,29 @@ class TaskExecutor:
 
     async def _shut_down(self, timeout: float | None) -> None:
         outcomes = self._outcomes
-        for lane in self._lanes:
-            lane.wake_all_submitters()
-        if self._draining and outcomes.outstanding:
+        self._lanes.wake_submitters()
+        if self._draining and self._ledger.outstanding:
             with anyio.move_on_after(timeout) as self._drain_scope:
-                await self.join()
+                await self._ledger.join()
             self._drain_scope = None
-            if outcomes.outstanding:  # work the caller meant to finish is lost: say so
+            if self._ledger.outstanding:  # work the caller meant to finish is lost: say so
                 self._log.warning(
-                    "drain_cut_off", cut_off=outcomes.outstanding, drain_timeout=timeout
+                    "drain_cut_off", cut_off=self._ledger.outstanding, drain_timeout=timeout
                 )
         outcomes.work_cut_off = True
-        for lane in self._lanes:
-            for execution in lane.drain():
-                outcomes.reject_shutdown(execution)
-                outcomes.retire(execution, "cancelled", "shutdown")
+        for execution in self._lanes.drain():
+            outcomes.reject_shutdown(execution)
         for worker in self._workers:
             if worker.current is not None:
                 outcomes.interrupt(worker.current, "shutdown")
-        for group in self._idle:
-            group.wake_all()
+        self._lanes.wake_idle()
         ids = [worker.worker_id for worker in self._worker_of_task.values()]
         results = await asyncio.gather(*self._worker_of_task, return_exceptions=True)
         self._worker_of_task = self._admission.worker_of_task = {}
         log_worker_ends(self._log, ids, results)
         await outcomes.processes.close()  # no child process outlives the executor
-        await self._supervisor.stop()
+        await self._timers.stop()
+        self._preemption.stop()
         error: BaseException | None = None
         try:
             await self._stack.aclose()

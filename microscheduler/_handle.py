@@ -1,41 +1,92 @@
-"""TaskHandle: one caller's view of an execution — an ``asyncio.Future`` of its outcome."""
+"""TaskHandle: one caller's view of an execution — an ``asyncio.Future`` of its outcome.
+
+:class:`TaskHandle` is the caller-facing API and nothing else. Two siblings build on it:
+the execution itself (``_execution.Execution``: the first caller's handle *is* the
+execution, one object per submit) and :class:`JoinedHandle` (a caller that joined a live
+execution by key: a future of its own that reads the execution it joined).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import enum
 from typing import Any, Literal, Protocol, TypeVar
 
+from ._cpython import forget_unretrieved, future_unretrieved
 from ._exceptions import ExecutorShutdownError, HandleNotDoneError
-from ._execution import PHASE_NAMES, PHASE_STATUS, AttachedHandle, Execution, TaskStatus
 from ._priority import Priority
 from ._task import Task, check_priority
 
 __all__ = (
+    "PHASE_NAMES",
+    "PHASE_STATUS",
     "DetachReason",
     "HandleOwner",
     "JoinedHandle",
+    "SharedWork",
     "TaskHandle",
-    "retrieve_exception",
-    "settle_cancelled",
+    "TaskStatus",
     "settle_exception",
-    "settle_result",
 )
 
 T = TypeVar("T")
 
 DetachReason = Literal["cancelled", "timeout"]
 
+# An execution's phases are plain ints (compared on every pop); PHASE_NAMES names them.
+PHASE_NAMES = ("queued", "preempted", "running", "done")
+
+
+class TaskStatus(enum.Enum):
+    """Where one execution of a task stands, as one caller sees it."""
+
+    __module__ = "microscheduler"
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PREEMPTED = "preempted"
+    """Interrupted by urgent work and waiting, with its latest snapshot, to be rerun."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """Ended with an exception: the task's own, ``TimeoutError``, ``StateRestoreError``
+    or ``TaskInterruptedError``."""
+    CANCELLED = "cancelled"
+    """Cancelled by its caller, or by a shutdown (``ExecutorShutdownError``)."""
+
+
+PHASE_STATUS = (TaskStatus.QUEUED, TaskStatus.PREEMPTED, TaskStatus.RUNNING)
+
 # The future's own methods, for the executor's side: a handle refuses them from callers.
-# (Typed for the handles an execution holds, which are always TaskHandles.)
-settle_result: Callable[[AttachedHandle, object], None] = asyncio.Future.set_result  # type: ignore[assignment]
-settle_exception: Callable[[AttachedHandle, BaseException], None] = asyncio.Future.set_exception  # type: ignore[assignment]
-settle_cancelled: Callable[[AttachedHandle], bool] = asyncio.Future.cancel  # type: ignore[assignment]
-retrieve_exception: Callable[[AttachedHandle], object] = asyncio.Future.exception  # type: ignore[assignment]
 _future_init = asyncio.Future.__init__
 _future_cancel = asyncio.Future.cancel
 _future_result = asyncio.Future.result
 _future_exception = asyncio.Future.exception
+_future_set_exception = asyncio.Future.set_exception
+
+
+def settle_exception(handle: TaskHandle[Any], error: BaseException) -> None:
+    """Give one caller ``error`` (the executor's side of ``set_exception``): a
+    ``submit(timeout=)`` that expired. A run's outcome goes through ``settle_all``."""
+    _future_set_exception(handle, error)
+
+
+class SharedWork(Protocol):
+    """What a handle reads of the execution it is attached to."""
+
+    @property
+    def task(self) -> Task[Any]: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def snapshot(self) -> bytes | None: ...
+    @property
+    def phase(self) -> int:
+        """QUEUED, PREEMPTED, RUNNING or DONE (see ``_execution``)."""
+        ...
 
 
 class HandleOwner(Protocol):
@@ -47,12 +98,12 @@ class HandleOwner(Protocol):
         """The handle's caller gave up: detach it, ending the execution if it was the last."""
         ...
 
-    def promote(self, execution: Execution, priority: Priority, reason: str) -> bool:
-        """Move ``execution`` to a more urgent lane; False if ``priority`` is not more urgent."""
+    def promote(self, work: Any, priority: Priority, reason: str) -> bool:
+        """Move ``work`` to a more urgent lane; False if ``priority`` is not more urgent."""
         ...
 
 
-class TaskHandle(Execution[T]):
+class TaskHandle(asyncio.Future[T]):
     """One caller's handle on an execution: an ``asyncio.Future`` of its outcome.
 
     Awaiting the handle gives what ``execute`` would: the result, or the task's exception,
@@ -83,18 +134,53 @@ class TaskHandle(Execution[T]):
     """
 
     __module__ = "microscheduler"
-    __slots__ = ()
+    # _execute_timeout: the asyncio.Timeout of this caller's execute(timeout=), if any;
+    # _submit_deadline: the call_later handle of its submit(timeout=), if any.
+    __slots__ = ("_execute_timeout", "_owner", "_submit_deadline")
+    _execute_timeout: asyncio.Timeout | None
+    _owner: Any  # the executor's HandleOwner
+    _submit_deadline: asyncio.TimerHandle | None
 
     @property
-    def _shared(self) -> Execution:
-        """The execution this handle is attached to: the first caller's handle is it."""
-        return self
+    def _shared(self) -> SharedWork:
+        """The execution this handle is attached to."""
+        raise NotImplementedError
+
+    @property
+    def task(self) -> Task[Any]:
+        """The task the execution runs."""
+        return self._shared.task
+
+    @property
+    def key(self) -> str | None:
+        """The execution's key, or None."""
+        return self._shared.key
+
+    @property
+    def priority(self) -> Priority:
+        """The lane the execution is queued in."""
+        return self._shared.priority
+
+    @property
+    def attempt(self) -> int:
+        """How many runs of the execution have started."""
+        return self._shared.attempt
+
+    @property
+    def snapshot(self) -> bytes | None:
+        """The execution's latest snapshot, or None."""
+        return self._shared.snapshot
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+        return self.task.name
 
     @property
     def status(self) -> TaskStatus:
         """Where this execution stands, as this handle's caller sees it."""
         if not self.done():
-            return PHASE_STATUS[min(self._shared._phase, 2)]
+            return PHASE_STATUS[min(self._shared.phase, 2)]
         if self.cancelled():
             return TaskStatus.CANCELLED
         error = _future_exception(self)
@@ -164,7 +250,7 @@ class TaskHandle(Execution[T]):
         """
         if not _future_cancel(self, msg):
             return False
-        if self._within is not None:
+        if self._execute_timeout is not None:
             return True  # execute(timeout=) detaches it, knowing whether it timed out
         owner: HandleOwner = self._owner
         try:
@@ -185,28 +271,30 @@ class TaskHandle(Execution[T]):
         """Refused: only the executor settles a handle."""
         raise RuntimeError("TaskHandle does not support set_exception: the executor settles it")
 
+    def _retrieve_quietly(self) -> None:
+        """Mark an expected failure (a shutdown) as retrieved: nothing to log for it."""
+        forget_unretrieved(self)
+
     def __del__(self) -> None:
-        if self._log_traceback:  # it failed, and nobody retrieved the failure
-            self._log_traceback = False
-            execution = self._shared
+        if future_unretrieved(self):  # it failed, and nobody retrieved the failure
+            forget_unretrieved(self)
+            shared = self._shared
             log = self._owner.log
             if log is not None:
                 log.warning(
                     "task_failed_unobserved",
-                    task=execution.task.name,
-                    priority=str(execution.priority),
-                    attempt=execution.attempt,
+                    task=shared.task.name,
+                    priority=str(shared.priority),
+                    attempt=shared.attempt,
                     exc_info=_future_exception(self),
                 )
 
     def __repr__(self) -> str:
-        execution = self._shared
-        status = self.status.value
-        phase = PHASE_NAMES[execution._phase]
-        key = "" if execution.key is None else f" key={execution.key!r}"
+        shared = self._shared
+        key = "" if shared.key is None else f" key={shared.key!r}"
         return (
-            f"<TaskHandle {self.name!r}{key} {execution.priority} {status} phase={phase} "
-            f"attempt={execution.attempt}>"
+            f"<TaskHandle {self.name!r}{key} {shared.priority} {self.status.value} "
+            f"phase={PHASE_NAMES[shared.phase]} attempt={shared.attempt}>"
         )
 
 
@@ -214,45 +302,20 @@ class JoinedHandle(TaskHandle[T]):
     """The handle of a caller that joined a live execution by key.
 
     Its own future carries this caller's outcome (it can be cancelled on its own); what
-    it says of the work is read from the execution it joined.
+    it says of the work is read from the execution it joined. It is not an execution.
     """
 
-    __slots__ = ("_joined_execution",)
+    __slots__ = ("_joined",)
 
-    def __init__(  # the execution's fields are those of the one it joined, not its own
-        self, owner: HandleOwner, execution: Execution, loop: asyncio.AbstractEventLoop
+    def __init__(
+        self, owner: HandleOwner, execution: SharedWork, loop: asyncio.AbstractEventLoop
     ) -> None:
         _future_init(self, loop=loop)
         self._owner = owner
-        self._joined_execution = execution
-        self._deadline = None
-        self._within = None
+        self._joined = execution
+        self._submit_deadline: asyncio.TimerHandle | None = None
+        self._execute_timeout: asyncio.Timeout | None = None
 
     @property
-    def _shared(self) -> Execution:
-        return self._joined_execution
-
-    @property
-    def task(self) -> Task[Any]:  # type: ignore[override]
-        """The task that created the execution this handle joined."""
-        return self._joined_execution.task
-
-    @property
-    def key(self) -> str | None:  # type: ignore[override]
-        """The key this handle joined by."""
-        return self._joined_execution.key
-
-    @property
-    def priority(self) -> Priority:  # type: ignore[override]
-        """The lane the joined execution is queued in."""
-        return self._joined_execution.priority
-
-    @property
-    def attempt(self) -> int:  # type: ignore[override]
-        """How many runs of the joined execution have started."""
-        return self._joined_execution.attempt
-
-    @property
-    def snapshot(self) -> bytes | None:  # type: ignore[override]
-        """The joined execution's latest snapshot, or None."""
-        return self._joined_execution.snapshot
+    def _shared(self) -> SharedWork:
+        return self._joined

@@ -37,7 +37,8 @@ class SnapshotKeeper(Protocol):
         ...
 
     def _keep_snapshot(self, data: bytes) -> None:
-        """Keep ``data`` as the latest snapshot in memory (may be called from a thread)."""
+        """Keep ``data`` as the latest snapshot in memory, counting it as one checkpoint
+        of the current run (may be called from a thread)."""
         ...
 
     async def _persist_snapshot(self, data: bytes) -> None:
@@ -69,30 +70,22 @@ class InterruptContext:
     During a preemption's grace the reason may still change to a stronger one
     (``"cancelled"``, ``"timeout"`` or ``"shutdown"``), which also ends the grace.
 
-    The executor also records here how the run ended (its outcome), so the rules that
-    decide what the caller receives read one object.
+    How the run ended is not recorded here: that is the executor's record of the run.
     """
 
     __module__ = "microscheduler"
     __slots__ = (
         "_active",
         "_attempt",
-        "_checkpoints",
-        "_error",
         "_event",
         "_has_state",
         "_keyed",
         "_last_save",
         "_no_reschedule",
-        "_ok",
         "_owner",
         "_reason",
-        "_result",
         "_saves_awaited",
         "_saves_made",
-        "_self_cancelled",
-        "_started",
-        "_t0",
     )
 
     def __init__(
@@ -106,17 +99,9 @@ class InterruptContext:
         self._no_reschedule = False
         self._active = True
         self._event: asyncio.Event | None = None
-        self._checkpoints = 0
         # Keyed saves handed out and awaited, to catch one that was never awaited.
         self._saves_made = self._saves_awaited = 0
         self._last_save: Coroutine[Any, Any, None] | None = None
-        self._started = 0.0  # loop.time() when the run began (for deadlines)
-        self._t0 = 0.0  # time.perf_counter() when the run began (for wait_ms and run_ms)
-        # The run's outcome, filled in by the worker when the compute has returned.
-        self._ok = False
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._self_cancelled = False
 
     def is_interrupted(self) -> bool:
         """True once this run has been asked to stop. Safe to call from any thread."""
@@ -198,7 +183,6 @@ class InterruptContext:
         self._check_active("save_snapshot")
         data = bytes(data)
         self._owner._keep_snapshot(data)
-        self._checkpoints += 1
         return self._keep(data)
 
     def _keep(self, data: bytes) -> Awaitable[None]:
@@ -253,7 +237,6 @@ class InterruptContext:
             )
         data = bytes(data)
         self._owner._keep_snapshot(data)
-        self._checkpoints += 1
         return data
 
     def _check_active(self, what: str) -> None:
@@ -277,23 +260,31 @@ class InterruptContext:
         return f"<InterruptContext {self._owner.name!r} attempt={self._attempt} {state}>"
 
     # -- executor side -------------------------------------------------------------------
+    # The package's protocol with a run's context: the executor reads ``_reason``,
+    # ``_active``, ``_attempt`` and ``_no_reschedule`` (the public ``reason`` and
+    # ``attempt`` are the same facts, read without a property call on the hot path) and
+    # calls ``_signal`` and ``_end``; nothing else outside this module touches the context.
 
     def _signal(self, reason: InterruptReason) -> None:
         self._reason = reason
         if self._event is not None:
             self._event.set()
 
-    def _end(self) -> None:
+    def _end(self) -> StateSaveError | None:
+        """The run has ended: no more saves. Returns the error a run that would complete
+        must fail with instead, if a keyed save was never awaited (else None)."""
         self._active = False
         if self._saves_made != self._saves_awaited:
-            self._refuse_unawaited_saves()
+            return self._refuse_unawaited_saves()
+        return None
 
-    def _refuse_unawaited_saves(self) -> None:
+    def _refuse_unawaited_saves(self) -> StateSaveError:
         """A keyed save was never awaited: its snapshot never reached the store.
 
         The run's result would hide lost durability (a crash restarts from the beginning),
-        so a run that would have completed fails instead, with an error that names the
-        task; any other ending keeps its outcome and the warning says what was lost.
+        so a run that would have completed fails instead (the executor applies the
+        returned error), with an error that names the task; any other ending keeps its
+        outcome and the warning says what was lost.
         """
         last = self._last_save
         if last is not None and inspect.getcoroutinestate(last) == inspect.CORO_CREATED:
@@ -309,13 +300,4 @@ class InterruptContext:
         logger.warning(
             "save_state_not_awaited", task=self._owner.name, key=self._owner.key, missed=missed
         )
-        if self._completes():
-            self._ok = False
-            self._error = StateSaveError(message)
-
-    def _completes(self) -> bool:
-        """True if the ended run gives its callers its return value."""
-        if not self._ok:
-            return False
-        reason = self._reason
-        return reason is None or (reason == "preempted" and self._no_reschedule)
+        return StateSaveError(message)

@@ -1,226 +1,108 @@
-"""Priority lanes: ``asyncio.PriorityQueue`` subclasses holding queued executions.
+"""Lanes: the executor's three priority lanes and their idle workers, as one container.
 
-A lane is an ``asyncio.PriorityQueue`` built on the queue's own extension points
-(``_init``, ``_put``, ``_get``, ``maxsize``). Its items are ``(rank, sequence,
-execution)`` tuples, so an execution is never compared and first-in-first-out holds within
-a lane: new work has rank 0 and an increasing sequence; a preempted execution going back
-for its rerun has rank -1 and a *decreasing* (negative) sequence, so reruns go ahead of
-new work, the most recently preempted first.
-
-Inside, the heap holds only the sequence numbers — plain ints, which order exactly as the
-items do (reruns' are negative) — and a dict maps each live one to its execution. Ints
-compare faster than tuples, and a queued execution costs no tuple the garbage collector
-has to track.
-
-What the stock queue does not give, and the lane adds:
-
-* **Lazy deletion.** A caller that gives up withdraws its entry in O(1): the execution
-  forgets its sequence number (``execution._entry``), the lane drops it from the live
-  dict, counts it dead and frees its room at once, and ``_get`` skips it later. Dead
-  entries are compacted away when they outnumber the live ones, so a storm of
-  cancellations cannot grow a lane without bound.
-* **Capacity counts live new entries only.** ``full()`` compares live new work with
-  ``maxsize``; reruns never count against it and never wait for room (``put_rerun``).
-* **Submitters wait in FIFO order and keep their place.** A pop that frees room wakes
-  exactly one waiting submitter (none when it frees no room); one that gives up leaves the
-  queue of waiters at once, passing on a wake-up it can no longer use; a woken submitter
-  that finds no room after all waits again at the head.
+Every move of an execution into, out of or between lanes goes through :class:`Lanes`
+(``put_new``, ``put_rerun``, ``promote``, ``withdraw``, ``drain``), which also wakes an
+idle worker of the group that serves the lane (``wake``): no other module touches a
+lane's entries or an idle worker. One lane is a :class:`Lane`, an
+``asyncio.PriorityQueue`` (module ``_lane``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
-from typing import Any
+from collections.abc import Iterator
 
+from ._config import WorkerConfig
 from ._execution import Execution
+from ._lane import Lane
+from ._parking import ParkingLot
 from ._priority import Priority
 
-__all__ = ("Lane",)
-
-Entry = tuple[int, int, Execution]
-
-_COMPACT_MIN_DEAD = 256
+__all__ = ("Lane", "Lanes")
 
 
-class Lane(asyncio.PriorityQueue[Entry]):
-    """One priority lane: a bounded priority queue of executions with lazy deletion."""
+class Lanes:
+    """The UI, LastEffort and Background lanes, indexed by :class:`Priority`, and the
+    parking lots where the workers serving them wait when idle.
 
-    _queue: list[int]  # sequence numbers (see the module docstring)
-    _putters: Any  # collections.deque of futures, from asyncio.Queue
-    _maxsize: int
+    Invariants:
+        * In single-processor mode one lot holds the one worker; otherwise UI and
+          LastEffort share the UI workers' lot and Background has the background
+          workers' own.
+        * Admitting or requeueing work into a lane wakes one idle worker that serves it;
+          a wake-up may find nothing to do (another worker took the work first), and a
+          busy worker finds new work when it next checks its lanes, so none is lost.
+    """
 
-    def __init__(self, priority: Priority, maxsize: int) -> None:
-        self.priority = priority
-        super().__init__(maxsize)
+    __slots__ = ("_lanes", "idle", "lanes")
 
-    # -- the queue's extension points ----------------------------------------------------
+    def __init__(self, config: WorkerConfig) -> None:
+        self._lanes = self.lanes = (
+            Lane(Priority.UI, config.ui_queue_buffer_size),
+            Lane(Priority.LAST_EFFORT, config.last_effort_buffer_size),
+            Lane(Priority.BACKGROUND, config.background_buffer_size),
+        )  # ``lanes``: the three as a tuple, indexed by priority without a method call
+        urgent_idle = ParkingLot()
+        background_idle = urgent_idle if config.single_processor else ParkingLot()
+        #: Each lane's idle workers (one lot may serve several lanes).
+        self.idle = (urgent_idle, urgent_idle, background_idle)
 
-    def _init(self, maxsize: int) -> None:
-        self._queue = []
-        self._live: dict[int, Execution] = {}  # sequence number -> its queued execution
-        self._new = 0  # live new entries: these count against maxsize
-        self._reruns = 0  # live rerun entries: these never do
-        self._dead = 0
-        self._freed = True  # whether the last pop freed room for new work
-        self._seq = itertools.count()
-        self._rerun_seq = itertools.count(1)
+    def __getitem__(self, priority: Priority) -> Lane:
+        return self._lanes[priority]
 
-    def _put(self, item: Entry) -> None:
-        rank, seq, execution = item
-        if rank:
-            seq = -abs(seq)  # a rerun's sequence orders it ahead of all new work
-            self._reruns += 1
-        else:
-            self._new += 1
-        heapq.heappush(self._queue, seq)
-        self._live[seq] = execution
-        execution._entry = seq
-
-    def _get(self) -> Entry:
-        execution = self._pop()
-        seq, execution._entry = execution._entry, None
-        assert seq is not None
-        return (-1 if seq < 0 else 0, seq, execution)
-
-    def _pop(self) -> Execution:
-        """Pop the first live execution, skipping dead entries; its ``_entry`` still
-        holds the sequence number it was queued under."""
-        queue = self._queue
-        live = self._live
-        while True:
-            seq = heapq.heappop(queue)
-            execution = live.pop(seq, None)
-            if execution is not None:
-                break
-            self._dead -= 1
-        if seq < 0:
-            self._reruns -= 1
-            self._freed = False
-        else:
-            self._new -= 1
-            self._freed = True
-        return execution
-
-    def _wakeup_next(self, waiters: Any) -> None:
-        if not waiters:
-            return
-        # Wake a waiting submitter only when a pop freed room for new work.
-        if waiters is self._putters:
-            if not self._freed or self.full():
-                return
-            self._freed = True
-        super()._wakeup_next(waiters)  # type: ignore[misc]
-
-    def qsize(self) -> int:
-        """Live entries, reruns included."""
-        return self._new + self._reruns
-
-    def empty(self) -> bool:
-        """True when the lane holds no live entry."""
-        return not (self._new + self._reruns)
-
-    def full(self) -> bool:
-        """True when new work has to wait for room (reruns never do)."""
-        return 0 < self._maxsize <= self._new
-
-    # -- executor side -------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Lane]:
+        return iter(self._lanes)
 
     def __len__(self) -> int:
-        return self._new + self._reruns
+        return 3
+
+    def queued(self) -> int:
+        """Live entries in all three lanes."""
+        return sum(len(lane) for lane in self._lanes)
 
     def put_new(self, execution: Execution) -> None:
-        """Queue new work at the tail; the caller has checked :meth:`full`.
-
-        It goes straight to the heap: ``put_nowait`` would check for room again and keep
-        ``join()`` bookkeeping that lanes never use, on every submit.
-        """
-        seq = next(self._seq)
-        heapq.heappush(self._queue, seq)
-        self._live[seq] = execution
-        execution._entry = seq
-        self._new += 1
+        """Queue newly admitted work at its lane's tail (room was checked) and wake a worker."""
+        priority = execution.priority
+        self._lanes[priority].put_new(execution)
+        idle = self.idle[priority]
+        if idle.waiters:  # no call when every worker is busy (benchmark row: bulk)
+            idle.unpark_one()
 
     def put_rerun(self, execution: Execution) -> None:
-        """Queue a preempted execution ahead of new work and earlier-preempted ones."""
-        self._put((-1, -next(self._rerun_seq), execution))
+        """Queue a preempted execution ahead of its lane's new work and wake a worker."""
+        priority = execution.priority
+        self._lanes[priority].put_rerun(execution)
+        self.idle[priority].unpark_one()
 
-    def put_promoted(self, execution: Execution) -> None:
-        """Queue an execution promoted from a less urgent lane at the tail, without
-        waiting for room."""
-        self._put((0, next(self._seq), execution))
+    def promote(self, execution: Execution, old: Priority) -> None:
+        """Move a queued execution from ``old``'s lane to its (new) priority's lane.
 
-    def take(self) -> Execution | None:
-        """Take the first live execution, or None if the lane is empty.
-
-        ``get_nowait()`` without the tuple and with its checks and hooks called directly:
-        this is every worker's step.
+        A promotion is not an admission: it never waits for room, and may take the new
+        lane over its capacity for a while. A running execution has no entry to move.
         """
-        if not (self._new + self._reruns):
-            return None
-        execution = self._pop()
-        execution._entry = None
-        if self._putters:
-            self._wakeup_next(self._putters)
-        return execution
+        if execution._entry is None:
+            return
+        self._lanes[old].withdraw(execution)
+        self._lanes[execution.priority].put_promoted(execution)
+        self.idle[execution.priority].unpark_one()
 
     def withdraw(self, execution: Execution) -> None:
-        """Remove ``execution``'s entry in O(1) (lazy deletion); it must hold one."""
-        seq = execution._entry
-        assert seq is not None
-        execution._entry = None
-        del self._live[seq]
-        if seq < 0:
-            self._reruns -= 1
-        else:
-            self._new -= 1
-            self._freed = True
-            self._wakeup_next(self._putters)
-        self._dead += 1
-        if self._dead >= _COMPACT_MIN_DEAD and self._dead > len(self._queue) // 2:
-            self._queue = list(self._live)
-            heapq.heapify(self._queue)
-            self._dead = 0
+        """Take a queued or preempted execution's entry out of its lane."""
+        self._lanes[execution.priority].withdraw(execution)
 
     def drain(self) -> list[Execution]:
-        """Remove and return every live execution, in lane order."""
-        executions = []
-        while (execution := self.take()) is not None:
-            executions.append(execution)
-        return executions
+        """Remove and return every queued execution, most urgent lane first."""
+        return [execution for lane in self._lanes for execution in lane.drain()]
 
-    @property
-    def waiting_submitters(self) -> int:
-        """Submitters waiting for room in this lane."""
-        return sum(1 for waiter in self._putters if not waiter.done())
+    def wake(self, priority: Priority) -> None:
+        """Wake every idle worker serving ``priority``'s lane (gated work may start)."""
+        self.idle[priority].unpark_all()
 
-    async def wait_for_room(self, *, at_head: bool = False) -> None:
-        """Wait until new work may fit, or until :meth:`wake_all_submitters` (shutdown).
+    def wake_submitters(self) -> None:
+        """Wake every submitter waiting for room (shutdown: they are refused)."""
+        for lane in self._lanes:
+            lane.wake_all_submitters()
 
-        The caller must check :meth:`full` again: a wake-up promises room only at that
-        moment. ``at_head`` keeps the place of a submitter woken for room it did not get.
-        """
-        waiter = asyncio.get_running_loop().create_future()
-        if at_head:
-            self._putters.appendleft(waiter)
-        else:
-            self._putters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            waiter.cancel()
-            try:
-                self._putters.remove(waiter)  # leave the queue of waiters at once
-            except ValueError:
-                pass  # already woken
-            if not self.full() and not waiter.cancelled():
-                self._wakeup_next(self._putters)  # pass on a wake-up it can't use
-            raise
-
-    def wake_all_submitters(self) -> None:
-        """Wake every submitter waiting for room (used at shutdown)."""
-        while self._putters:
-            waiter = self._putters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+    def wake_idle(self) -> None:
+        """Wake every idle worker (shutdown: they return once nothing is left)."""
+        for lot in self.idle:
+            lot.unpark_all()

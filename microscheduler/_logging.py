@@ -37,7 +37,7 @@ from typing import Any
 import structlog
 from structlog.typing import Processor
 
-__all__ = ("STDLIB_LOGGER", "debug_enabled", "log_worker_ends", "logger")
+__all__ = ("STDLIB_LOGGER", "debug_enabled", "log_task", "log_worker_ends", "logger")
 
 #: The stdlib logger every event of the library's default logger goes to.
 STDLIB_LOGGER = logging.getLogger("microscheduler")
@@ -117,3 +117,14 @@ def log_worker_ends(log: Any, worker_ids: list[int], results: Sequence[object]) 
             log.info("worker_cancelled", worker_id=worker_id)
         elif isinstance(result, BaseException):
             log.error("worker_crashed", worker_id=worker_id, exc_info=result)
+
+
+def log_task(log: Any, event: str, subject: Any, **extra: Any) -> None:
+    """A per-task debug event with the stable keys (task, priority, attempt)."""
+    log.debug(
+        event,
+        task=subject.name,
+        priority=str(subject.priority),
+        attempt=subject.attempt,
+        **extra,
+    )

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing.forkserver
 import os
 import signal
 import sys
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
+
+from ._cpython import leave_forkserver
 
 __all__ = (
     "INIT_FAILED",
@@ -205,12 +206,4 @@ def _leave_the_forkserver() -> bool:
     through that server, so it closes its copy (a later use of the forkserver here starts
     a server of its own). Returns True in a forkserver's child.
     """
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    fd = getattr(server, "_forkserver_alive_fd", None)
-    if fd is None or getattr(server, "_forkserver_pid", None) is not None:
-        return False  # not a forkserver's child, or this process started the server itself
-    with contextlib.suppress(OSError):
-        os.close(fd)
-    server._forkserver_alive_fd = None  # type: ignore[union-attr]
-    server._forkserver_address = None  # type: ignore[union-attr]
-    return True
+    return leave_forkserver()

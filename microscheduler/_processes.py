@@ -197,8 +197,7 @@ class ProcessPool:
         execution: Execution, ctx: InterruptContext, data: bytes, log: Any
     ) -> None:
         """A ``save_state_nowait`` from the child: keep it, and store it if keyed."""
-        execution._keep_snapshot(data)
-        ctx._checkpoints += 1
+        execution._keep_snapshot(data)  # (counted as a checkpoint of the run)
         with anyio.CancelScope(shield=True):
             try:
                 await execution._persist_snapshot(data)
@@ -217,7 +216,7 @@ class ProcessPool:
                 self.paused[execution] = child
                 # A paused run keeps all its progress, as a checkpoint would: it is not
                 # one of the statistics' wasted runs.
-                ctx._checkpoints += 1
+                execution.count_checkpoint()
             return
         if reason == "preempted":
             # Restart: kill at once (the grace was the run's), then keep what it saved.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ("NoOpTaskState", "TaskState", "claim_state", "release_state")
+__all__ = ("NoOpTaskState", "TaskState")
 
 
 @runtime_checkable
@@ -44,29 +44,3 @@ class NoOpTaskState:
 
     def __repr__(self) -> str:
         return "NoOpTaskState()"
-
-
-# States held by live executions, by id: each holds a strong reference to its state, so an
-# id cannot be reused while it is here. Only touched on event-loop threads, between awaits.
-_in_use: set[int] = set()
-
-
-def claim_state(state: object, task_name: str) -> None:
-    """Mark ``state`` as used by one live execution of ``task_name``.
-
-    Raises:
-        ValueError: Another live execution uses the same object: their runs would
-            overwrite each other's progress.
-    """
-    if id(state) in _in_use:
-        raise ValueError(
-            f"the state object {state!r} of task {task_name!r} is in use by another live "
-            f"execution; pass initial_state as a zero-argument factory (for example the "
-            f"state class itself) so each execution gets its own"
-        )
-    _in_use.add(id(state))
-
-
-def release_state(state: object) -> None:
-    """Mark ``state`` as free again, once the execution that claimed it has ended."""
-    _in_use.discard(id(state))

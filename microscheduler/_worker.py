@@ -13,14 +13,14 @@ import anyio.to_thread
 
 from ._config import WorkerConfig
 from ._context import NOT_RUN, InContext, RaisedInThread, call_sync
-from ._exceptions import StateRestoreError
-from ._execution import RUNNING, Execution
-from ._idle import IdleWorkers
-from ._interrupt import InterruptContext, InterruptReason
-from ._lanes import Lane
+from ._execution import Execution
+from ._interrupt import InterruptReason
+from ._lanes import Lane, Lanes
+from ._parking import ParkingLot
 from ._priority import Priority, WorkerType
 from ._processes import ProcessPool
-from ._state import NoOpTaskState
+from ._run import Run
+from ._verdict import completes
 
 __all__ = ("Worker", "WorkerHost", "build_workers")
 
@@ -41,12 +41,23 @@ class WorkerHost(Protocol):
         """False while Background work must not start (gated or in a quiet period)."""
         ...
 
-    def run_started(self, worker: Worker, execution: Execution) -> None:
-        """A run began on ``worker`` (its context is ``execution.ctx``)."""
+    @property
+    def background_may_wait(self) -> bool:
+        """False when Background work may always start (nothing gates it): a worker then
+        need not ask :meth:`may_start_background` on every take."""
         ...
 
-    def run_finished(self, worker: Worker, execution: Execution) -> None:
-        """A run has fully ended; its outcome is on ``execution.ctx``."""
+    @property
+    def needs_start_time(self) -> bool:
+        """True when every run must note its start on the loop's clock (for slices)."""
+        ...
+
+    def run_started(self, worker: Worker, execution: Execution, run: Run) -> None:
+        """A run began on ``worker``; ``run`` is its record."""
+        ...
+
+    def run_finished(self, worker: Worker, execution: Execution, run: Run) -> None:
+        """A run has fully ended; how is in its record, ``run``."""
         ...
 
     def run_abandoned(self, execution: Execution) -> None:
@@ -84,7 +95,16 @@ class Worker:
           nothing more for it.
     """
 
-    __slots__ = ("_host", "current", "idle", "lanes", "resource", "worker_id", "worker_type")
+    __slots__ = (
+        "_host",
+        "current",
+        "idle",
+        "lanes",
+        "record",
+        "resource",
+        "worker_id",
+        "worker_type",
+    )
 
     def __init__(
         self,
@@ -92,15 +112,16 @@ class Worker:
         worker_id: int,
         worker_type: WorkerType,
         lanes: Sequence[Lane],
-        idle: IdleWorkers,
+        idle: ParkingLot,
     ) -> None:
         self._host = host
         self.worker_id = worker_id
         self.worker_type = worker_type
         self.lanes = tuple(lanes)
-        self.idle = idle
+        self.idle = idle  # where it parks while idle
         self.resource: object = None
         self.current: Execution | None = None
+        self.record = Run()  # the record of its current (or last) run
 
     def __repr__(self) -> str:
         doing = f"running {self.current.name!r}" if self.current is not None else "idle"
@@ -109,7 +130,11 @@ class Worker:
     def _take(self) -> Execution | None:
         for lane in self.lanes:
             if lane._new or lane._reruns:  # the lane's live entries, read without a call
-                if lane.priority is Priority.BACKGROUND and not self._host.may_start_background():
+                if (
+                    lane.priority is Priority.BACKGROUND
+                    and self._host.background_may_wait
+                    and not self._host.may_start_background()
+                ):
                     return None
                 return lane.take()
         return None
@@ -125,6 +150,7 @@ class Worker:
         the latency of the urgent work that interrupted the run.
         """
         host = self._host
+        self.record.host = asyncio.current_task()
         spare: anyio.CancelScope | None = anyio.CancelScope()
         while True:
             scope = spare if spare is not None else anyio.CancelScope()
@@ -136,9 +162,9 @@ class Worker:
                         if execution is None:
                             if host.work_cut_off:
                                 return
-                            await self.idle.wait()
+                            await self.idle.park()
                             continue
-                        if execution._abandoned():
+                        if execution.abandoned():
                             # Its callers' tasks were cancelled (which cancels their
                             # futures at once) but have not run yet to detach: retire it
                             # here, never run.
@@ -170,33 +196,24 @@ class Worker:
 
     async def _run_one(self, execution: Execution, scope: anyio.CancelScope) -> None:
         host = self._host
-        execution.attempt += 1
+        run = self.record
+        ctx = execution.begin_run(self.worker_id, scope, run)
         task = execution.task
-        ctx = InterruptContext(
-            execution,
-            execution.attempt,
-            task.initial_state is not None,
-            execution._store is not None,
-        )
-        if execution._task_state is None:  # a task without state: its fresh NoOpTaskState
-            execution._task_state = NoOpTaskState()  # (made at its first run, not queued)
-        execution._ctx = ctx
-        execution._scope = scope
-        execution._phase = RUNNING
+        if task.timeout is not None or host.needs_start_time:
+            run.started = asyncio.get_running_loop().time()  # Task.timeout, slices
         self.current = execution
-        host.run_started(self, execution)
+        host.run_started(self, execution, run)
         abandoned = False
         try:
-            if not execution._loaded:
-                await self._load(execution, ctx)
-            if execution.snapshot is not None and ctx._error is None:
-                self._restore(execution, ctx)
-            if ctx._error is None:
+            if run.prepares_state:
+                await execution.prepare_state(run)
+            if run.error is None:
                 timeout = task.timeout
                 if timeout is not None:
-                    result = await self._compute_with_timeout(execution, ctx, timeout)
+                    result = await self._compute_under_task_timeout(execution, run, timeout)
                 elif task.is_async:
                     # _compute's async branch, inline: the common path, one frame less
+                    # (benchmark rows: overhead, bulk)
                     context = execution._context
                     awaitable = context.run(task.compute, self.resource, execution._task_state, ctx)
                     if type(awaitable) is CoroutineType:
@@ -209,10 +226,10 @@ class Worker:
                     else:
                         result = await InContext(awaitable, context)
                 else:
-                    result = await self._compute(execution, ctx)
+                    result = await self._compute(execution, run)
                 if result is not NOT_RUN:
-                    ctx._ok = True
-                    ctx._result = result
+                    run.ok = True
+                    run.result = result
         except asyncio.CancelledError:
             if scope.cancel_called:
                 raise  # the interrupt: finished below, swallowed by the worker's scope
@@ -223,71 +240,31 @@ class Worker:
                 raise
             # The compute raised CancelledError of its own accord (e.g. it awaited
             # something that was cancelled); its callers see a cancellation.
-            ctx._self_cancelled = True
+            run.self_cancelled = True
         except (KeyboardInterrupt, SystemExit):  # let them stop the loop
             abandoned = True
             raise
         except BaseException as exc:
             if not (ctx._reason == "timeout" and isinstance(exc, TimeoutError)):
-                ctx._error = exc
+                run.error = exc
         finally:
-            ctx._end()
-            execution._scope = None
+            execution.end_run()
             self.current = None
             if abandoned:
                 host.run_abandoned(execution)
             else:
-                if execution._store is not None and ctx._completes():
-                    await self._forget_snapshot(execution)
-                host.run_finished(self, execution)
+                if run.keyed and completes(run.ok, ctx._reason, ctx._no_reschedule):
+                    await execution.forget_stored_snapshot(host.log)
+                host.run_finished(self, execution, run)
+            # The record is kept for the next run: it lets go of this one's execution.
+            run.ctx = run.result = run.error = None
 
-    async def _forget_snapshot(self, execution: Execution) -> None:
-        """A keyed execution completed: its stored snapshot is of no more use."""
-        store, key = execution._store, execution.key
-        assert store is not None
-        assert key is not None
-        with anyio.CancelScope(shield=True):
-            try:
-                await store.delete(key)
-            except Exception as exc:  # the result stands; a stale snapshot is only waste
-                self._host.log.error("snapshot_delete_failed", task=execution.name, exc_info=exc)
-
-    @staticmethod
-    def _restore(execution: Execution, ctx: InterruptContext) -> None:
-        """Restore the execution's state from its snapshot before a run."""
-        state, snapshot = execution._task_state, execution.snapshot
-        assert state is not None
-        assert snapshot is not None
-        try:
-            state.restore(snapshot)
-        except Exception as exc:
-            error = StateRestoreError(f"failed to restore state: {exc}")
-            error.__cause__ = exc
-            ctx._error = error
-
-    @staticmethod
-    async def _load(execution: Execution, ctx: InterruptContext) -> None:
-        """A keyed execution's first run: load its snapshot from the store, if any.
-
-        The execution counts as loaded only once the load has ended (with a snapshot or an
-        error): a load cut off by a preemption is redone by the rerun, which would otherwise
-        start from nothing and overwrite the stored progress at its first save.
-        """
-        store, key = execution._store, execution.key
-        assert store is not None
-        assert key is not None
-        try:
-            execution.snapshot = await store.load(key)
-        except Exception as exc:
-            error = StateRestoreError(f"failed to restore state: snapshot store: {exc}")
-            error.__cause__ = exc
-            ctx._error = error
-        execution._loaded = True
-
-    async def _compute(self, execution: Execution, ctx: InterruptContext) -> Any:
+    async def _compute(self, execution: Execution, run: Run) -> Any:
         """The compute's general path: a sync compute in a thread, or an async one under a
         timeout. (An async compute without one runs inline in :meth:`_run_one`.)"""
         task = execution.task
+        ctx = run.ctx
+        assert ctx is not None
         if task.runs_in == "process":  # the one hook of process computes
             return await self._host.processes.run(execution, ctx, self._host.log)
         if task.is_async:
@@ -310,10 +287,10 @@ class Worker:
             result = await InContext(result, execution._context)
         return result
 
-    async def _compute_with_timeout(
-        self, execution: Execution, ctx: InterruptContext, timeout: float
+    async def _compute_under_task_timeout(
+        self, execution: Execution, run: Run, timeout: float
     ) -> Any:
-        """Run the compute under a fresh ``asyncio.timeout`` for this run only.
+        """Run the compute under ``Task.timeout``: a fresh ``asyncio.timeout`` for this run.
 
         At the deadline the run's context turns interrupted (reason ``"timeout"``) first,
         then the timeout cancels the run, so a compute (or a sync compute's thread) sees
@@ -321,10 +298,12 @@ class Worker:
         through an inner task, and a timed-out run still waits for its thread to return.
         """
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(None) as run_timeout:
+        ctx = run.ctx
+        assert ctx is not None
+        async with asyncio.timeout(None) as task_timeout:
 
             def expire() -> None:
-                scope = execution._scope
+                scope = run.scope
                 if ctx._active and self._host.interrupt(execution, "timeout", cancel_scope=False):
                     if scope is not None and scope.cancel_called:
                         # The run is already being cancelled by its scope (it was
@@ -332,13 +311,13 @@ class Worker:
                         # same step and fold into it, hiding the scope's (the task would
                         # then be cancelled for good). The scope's ends it as a timeout.
                         return
-                    run_timeout.reschedule(loop.time())
+                    task_timeout.reschedule(loop.time())
 
-            deadline = loop.call_at(ctx._started + timeout, expire)
+            deadline = loop.call_at(run.started + timeout, expire)
             try:
                 if execution.task.is_async:
-                    return await self._compute(execution, ctx)
-                inner = asyncio.ensure_future(self._compute(execution, ctx))
+                    return await self._compute(execution, run)
+                inner = asyncio.ensure_future(self._compute(execution, run))
                 try:
                     return await asyncio.shield(inner)
                 except asyncio.CancelledError:
@@ -351,25 +330,23 @@ class Worker:
                 deadline.cancel()
 
 
-def build_workers(
-    host: WorkerHost,
-    config: WorkerConfig,
-    lanes: tuple[Lane, Lane, Lane],
-    urgent_idle: IdleWorkers,
-    background_idle: IdleWorkers,
-) -> list[Worker]:
+def build_workers(host: WorkerHost, config: WorkerConfig, lanes: Lanes) -> list[Worker]:
     """The workers of a configuration, in worker-id order.
 
     Single-processor mode: one UI worker, id 0, serving all three lanes. Otherwise UI
     workers (ids ``0..ui_workers-1``) serve UI and LastEffort, background workers (the ids
     that follow) serve Background.
     """
+    all_lanes = tuple(lanes)
+    urgent_idle, background_idle = lanes.idle[Priority.UI], lanes.idle[Priority.BACKGROUND]
     if config.single_processor:
-        return [Worker(host, 0, WorkerType.UI, lanes, urgent_idle)]
-    ui = [Worker(host, i, WorkerType.UI, lanes[:2], urgent_idle) for i in range(config.ui_workers)]
+        return [Worker(host, 0, WorkerType.UI, all_lanes, urgent_idle)]
+    ui = [
+        Worker(host, i, WorkerType.UI, all_lanes[:2], urgent_idle) for i in range(config.ui_workers)
+    ]
     first = config.ui_workers
     background = [
-        Worker(host, first + i, WorkerType.BACKGROUND, lanes[2:], background_idle)
+        Worker(host, first + i, WorkerType.BACKGROUND, all_lanes[2:], background_idle)
         for i in range(config.background_workers)
     ]
     return ui + background

@@ -158,10 +158,7 @@ def get_executor_from_app(app: web.Application) -> TaskExecutor:
 
 async def _executor_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[_SETTINGS_KEY]
-    if isinstance(settings.config, WorkerConfig):
-        executor = TaskExecutor.from_config(settings.config, logger=settings.logger)
-    else:
-        executor = TaskExecutor(settings.config, logger=settings.logger)
+    executor = TaskExecutor(settings.config, logger=settings.logger)  # an int or a WorkerConfig
     await executor.start()
     # Startup runs before aiohttp freezes the app, so storing the key here is allowed.
     app[EXECUTOR_KEY] = executor

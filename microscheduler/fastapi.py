@@ -92,10 +92,7 @@ def lifespan(
 
     @contextlib.asynccontextmanager
     async def executor_lifespan(app: Starlette) -> AsyncIterator[ExecutorState]:
-        if isinstance(config, WorkerConfig):
-            executor = TaskExecutor.from_config(config, logger=logger)
-        else:
-            executor = TaskExecutor(config, logger=logger)
+        executor = TaskExecutor(config, logger=logger)  # an int or a WorkerConfig
         await executor.start()
         try:
             yield {"executor": executor}

@@ -135,10 +135,7 @@ async def executor_factory() -> AsyncIterator[ExecutorFactory]:
     created: list[TaskExecutor] = []
 
     async def factory(config: WorkerConfig | int = 1, /, *, logger: Any = None) -> TaskExecutor:
-        if isinstance(config, WorkerConfig):
-            built = TaskExecutor.from_config(config, logger=logger)
-        else:
-            built = TaskExecutor(config, logger=logger)
+        built = TaskExecutor(config, logger=logger)  # an int or a WorkerConfig
         await built.start()
         created.append(built)
         return built
