@@ -32,7 +32,8 @@ class BoundedStore:
     def __repr__(self) -> str:
         return f"<BoundedStore {self.store!r} timeout={self.timeout}>"
 
-    async def _bounded(self, call: str, awaitable: Awaitable[T]) -> T:
+    async def _bounded(self, call: str, key: str | None, awaitable: Awaitable[T]) -> T:
+        # The call's description is formatted only on expiry, not on every keyed save.
         bound = asyncio.timeout(self.timeout)
         try:
             async with bound:
@@ -40,8 +41,9 @@ class BoundedStore:
         except TimeoutError:
             if not bound.expired():
                 raise  # the store's own TimeoutError
+            described = call if key is None else f"{call[:-1]}{key!r})"
             raise TimeoutError(
-                f"snapshot store {type(self.store).__name__}.{call} did not return within "
+                f"snapshot store {type(self.store).__name__}.{described} did not return within "
                 f"store_timeout={self.timeout}s"
             ) from None
 
@@ -49,20 +51,20 @@ class BoundedStore:
         """Open the store (its ``open()``, when it has one)."""
         opener = getattr(self.store, "open", None)
         if opener is not None:
-            await self._bounded("open()", opener())
+            await self._bounded("open()", None, opener())
 
     async def load(self, key: str) -> bytes | None:
         """The store's ``load(key)``, bounded."""
-        return await self._bounded(f"load({key!r})", self.store.load(key))
+        return await self._bounded("load()", key, self.store.load(key))
 
     async def save(self, key: str, data: bytes) -> None:
         """The store's ``save(key, data)``, bounded."""
-        await self._bounded(f"save({key!r})", self.store.save(key, data))
+        await self._bounded("save()", key, self.store.save(key, data))
 
     async def delete(self, key: str) -> None:
         """The store's ``delete(key)``, bounded."""
-        await self._bounded(f"delete({key!r})", self.store.delete(key))
+        await self._bounded("delete()", key, self.store.delete(key))
 
     async def close(self) -> None:
         """The store's ``close()``, bounded."""
-        await self._bounded("close()", self.store.close())
+        await self._bounded("close()", None, self.store.close())
